@@ -27,6 +27,9 @@ json parse_json(std::string_view text, const char* document) {
     std::string what = e.what();
     auto pos = what.find("parse error");
     throw Error(fmt::format("{}: malformed JSON: {}", document, pos == std::string::npos ? what : what.substr(pos)));
+  } catch (const json::exception& e) {
+    // e.g. out_of_range 406 for 1e999: a number that is not finite as a double.
+    throw Error(fmt::format("{}: a number is not finite: {} (expected finite numbers)", document, e.what()));
   }
 }
 
