@@ -26,7 +26,7 @@ namespace gradrecomp {
 using ProgressFn = std::function<void(double fraction, std::string_view what)>;
 
 struct SolveOptions {
-  int32_t segments = 0;             // `segments`: number of segments (0: sqrt of the stage count)
+  int32_t segments = 0;             // `segments`: number of segments (0: search every count)
   int32_t every_k = 2;              // `every-k`: keep the input of every k-th stage
   int32_t memory_slots = 0;         // chain-dp: 0 = exact breakpoints; else round memory up to slots
   double time_limit_seconds = 60;   // exact solvers (milp) stop here and report their gap
