@@ -114,6 +114,12 @@ std::optional<Chain> recognize_chain(const Graph& graph, std::string* why_not) {
   return chain;
 }
 
+std::optional<std::string> chain_unsupported_reason(const Graph& graph) {
+  std::string why;
+  if (recognize_chain(graph, &why)) return std::nullopt;
+  return why;
+}
+
 Chain require_chain(const Graph& graph, std::string_view solver_name) {
   std::string why;
   std::optional<Chain> chain = recognize_chain(graph, &why);

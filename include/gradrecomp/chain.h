@@ -40,7 +40,10 @@ struct Chain {
 
 // The chain structure of `graph`, or nullopt with the first reason it is not one in *why_not.
 std::optional<Chain> recognize_chain(const Graph& graph, std::string* why_not = nullptr);
-// Same, but throws gradrecomp::Error("solver X needs a chain: ...") when it is not one.
+// The recognizer's message when `graph` is not a chain, nullopt when it is (what chain-only
+// solvers return from Solver::unsupported_reason).
+std::optional<std::string> chain_unsupported_reason(const Graph& graph);
+// Same as recognize_chain, but throws gradrecomp::Error("solver X needs a chain: ...") when it is not one.
 Chain require_chain(const Graph& graph, std::string_view solver_name);
 
 // Sum of bytes of a list of tensors.

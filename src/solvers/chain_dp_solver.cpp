@@ -64,13 +64,11 @@ class ChainDpSolver final : public Solver {
  public:
   std::string_view name() const override { return kName; }
   std::string_view summary() const override {
-    return "optimal checkpointing of heterogeneous chains (Beaumont et al. 2019 DP over exact Pareto frontiers)";
+    return "heterogeneous chains: Beaumont et al. 2019 DP (+ sweep-keep) over exact Pareto frontiers; optimal within its model";
   }
 
   std::optional<std::string> unsupported_reason(const Graph& graph) const override {
-    std::string why;
-    if (recognize_chain(graph, &why)) return std::nullopt;
-    return why;
+    return chain_unsupported_reason(graph);
   }
 
   std::vector<Schedule> frontier(const Graph& graph, const SolveOptions& options) const override {

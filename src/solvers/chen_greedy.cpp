@@ -60,9 +60,7 @@ class ChenGreedySolver final : public Solver {
            "(frontier over a geometric grid of b)";
   }
   std::optional<std::string> unsupported_reason(const Graph& graph) const override {
-    std::string why;
-    if (recognize_chain(graph, &why)) return std::nullopt;
-    return why;
+    return chain_unsupported_reason(graph);
   }
   std::vector<Schedule> frontier(const Graph& graph, const SolveOptions& options) const override {
     Chain chain = require_chain(graph, name());

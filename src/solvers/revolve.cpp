@@ -143,9 +143,7 @@ class RevolveSolver final : public Solver {
            "s = 1..n snapshots";
   }
   std::optional<std::string> unsupported_reason(const Graph& graph) const override {
-    std::string why;
-    if (recognize_chain(graph, &why)) return std::nullopt;
-    return why;
+    return chain_unsupported_reason(graph);
   }
   std::vector<Schedule> frontier(const Graph& graph, const SolveOptions& options) const override {
     Chain chain = require_chain(graph, name());

@@ -84,12 +84,6 @@ std::vector<NodeId> segment_compute_order(const Chain& chain, const std::vector<
 
 namespace {
 
-std::optional<std::string> chain_unsupported_reason(const Graph& graph) {
-  std::string why;
-  if (recognize_chain(graph, &why)) return std::nullopt;
-  return why;
-}
-
 Schedule segment_schedule(const Graph& graph, const Chain& chain, const std::vector<int32_t>& ends,
                           const std::string& label) {
   return schedule_from_computes(graph, segment_compute_order(chain, ends), label);
