@@ -126,8 +126,8 @@ std::string svg_header(const Plot& p, const std::string& title) {
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
       "font-family=\"sans-serif\" font-size=\"12\">\n"
       "<rect width=\"{0}\" height=\"{1}\" fill=\"white\"/>\n"
-      "<text x=\"{2}\" y=\"24\" font-size=\"15\" font-weight=\"bold\">{3}</text>\n",
-      p.width, p.height, p.left, xml_escape(title));
+      "<text x=\"20\" y=\"24\" font-size=\"14\" font-weight=\"bold\">{2}</text>\n",
+      p.width, p.height, xml_escape(title));
   return out;
 }
 
@@ -157,7 +157,7 @@ std::string svg_axes(const Plot& p, double x_step, double y_step, XFormat x_labe
                      x0, y1, x1 - x0, y0 - y1);
   out += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", (x0 + x1) / 2,
                      p.height - 15, xml_escape(x_title));
-  out += fmt::format("<text transform=\"translate(18 {:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
+  out += fmt::format("<text transform=\"translate(14 {:.1f}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
                      (y0 + y1) / 2, xml_escape(y_title));
   return out;
 }
@@ -247,7 +247,9 @@ std::string timeline_svg(const Graph& graph, const Schedule& schedule, const Sim
   std::string out = svg_header(p, fmt::format("memory timeline: {} on {} (peak {})", schedule.solver, graph.name(),
                                               format_bytes(sim.peak_bytes)));
   auto step_label = [](double x) { return fmt::format("{:g}", x); };
-  auto byte_label = [](double y) { return format_bytes(static_cast<uint64_t>(y)); };
+  // Tick labels in the axis unit ("0.2 MiB", not "204.80 KiB").
+  const char* unit_name = unit >= 1024.0 * 1024 * 1024 ? "GiB" : unit >= 1024.0 * 1024 ? "MiB" : unit >= 1024 ? "KiB" : "B";
+  auto byte_label = [unit, unit_name](double y) { return fmt::format("{:g} {}", y / unit, unit_name); };
   out += svg_axes(p, x_step, y_step, step_label, byte_label, "step", "live bytes");
   // Step i occupies [i, i+1) on the x axis; before step 0 only the graph inputs are live.
   std::string path = fmt::format("M{:.1f},{:.1f}", p.px(0), p.py(static_cast<double>(start)));
