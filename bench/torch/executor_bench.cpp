@@ -1,13 +1,22 @@
 // The schedule executor (include/gradrecomp/torch/model_graph.h) against plain autograd.
 //
-//   torch_executor_bench [--threads N] [--repeats R] [--budget F]
+//   torch_executor_bench [--threads N] [--repeats R] [--budget F] [--keep-heap 0|1] [--batch N] [--executor-first 0|1]
 //
 // Model: 6 x (Conv2d 16->16 3x3 pad 1, BatchNorm2d, ReLU) on a [32, 16, 32, 32] batch, loss
-// mean(y^2); every activation is 2 MiB. Measured, as medians over --repeats interleaved runs:
+// mean(y^2); every activation is 2 MiB (--batch N: N samples, 64 KiB each; a small batch shows
+// the executor's fixed cost per node). Each repeat runs plain, store-all, budget in that order
+// (--executor-first 1: store-all, plain, budget, to see what the order does to the comparison). Measured, as medians over --repeats interleaved runs:
 //   plain:      model.forward(batch); loss.backward()
 //   store-all:  the executor running the spec's store-all schedule (target: within 3% of plain)
 //   budget:     the `auto` solver's schedule for F x the store-all peak (default 0.5)
 // and for each schedule the simulated peak next to the peak the counting allocator measured.
+//
+// --keep-heap 1 (glibc only) serves every allocation up to 32 MiB from the heap and never returns
+// freed heap memory to the system, for the whole process (plain runs included). With glibc's
+// defaults, a freed top of heap beyond twice the last freed mmapped block is trimmed and the next
+// growth faults its pages in again (~0.1 ms per 2 MiB); the executor frees values at the
+// schedule's earliest point, so its heap top moves more often than plain autograd's and it pays
+// more of those faults. The flag separates that allocator effect from the executor's own work.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -18,6 +27,11 @@
 #include <iostream>
 #include <vector>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+#include <sys/resource.h>
+
 #include "gradrecomp/simulate.h"
 #include "gradrecomp/solver.h"
 #include "gradrecomp/torch/memory_tracker.h"
@@ -26,6 +40,13 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Minor page faults of the process so far (first touches of memory the allocator got from the system).
+long minor_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
 
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
@@ -38,15 +59,37 @@ int main(int argc, char** argv) {
   int threads = 1;
   int repeats = 11;
   double budget_fraction = 0.5;
+  bool keep_heap = false;
+  int batch_size = 32;
+  bool executor_first = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--threads") == 0) threads = std::atoi(argv[i + 1]);
     else if (std::strcmp(argv[i], "--repeats") == 0) repeats = std::atoi(argv[i + 1]);
     else if (std::strcmp(argv[i], "--budget") == 0) budget_fraction = std::atof(argv[i + 1]);
-    else { std::cerr << "unknown flag " << argv[i] << " (expected --threads, --repeats or --budget)\n"; return 2; }
+    else if (std::strcmp(argv[i], "--keep-heap") == 0) keep_heap = std::atoi(argv[i + 1]) != 0;
+    else if (std::strcmp(argv[i], "--batch") == 0) batch_size = std::atoi(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--executor-first") == 0) executor_first = std::atoi(argv[i + 1]) != 0;
+    else {
+      std::cerr << "unknown flag " << argv[i] << " (expected --threads, --repeats, --budget, --keep-heap, --batch or --executor-first)\n";
+      return 2;
+    }
   }
-  if (threads < 1 || repeats < 1 || !(budget_fraction > 0)) {
-    std::cerr << "--threads and --repeats must be >= 1 and --budget > 0\n";
+  if (threads < 1 || repeats < 1 || batch_size < 1 || !(budget_fraction > 0)) {
+    std::cerr << "--threads, --repeats and --batch must be >= 1 and --budget > 0\n";
     return 2;
+  }
+  if (keep_heap) {
+#if defined(__GLIBC__)
+    // Fixed thresholds (setting either disables glibc's dynamic adjustment): 32 MiB is the largest
+    // mmap threshold glibc accepts on 64-bit systems.
+    if (mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1 || mallopt(M_TRIM_THRESHOLD, 1 << 30) != 1) {
+      std::cerr << "--keep-heap: mallopt refused the thresholds\n";
+      return 2;
+    }
+#else
+    std::cerr << "--keep-heap needs glibc (expected a glibc build)\n";
+    return 2;
+#endif
   }
   at::set_num_threads(threads);
   gradrecomp::MemoryTracker::install();
@@ -60,7 +103,7 @@ int main(int argc, char** argv) {
   }
   gradrecomp::ModelGraph model = gradrecomp::ModelGraph::from_sequential(
       net, [](const torch::Tensor& y) { return y.pow(2).mean(); }, "conv6");
-  const torch::Tensor batch = torch::randn({32, 16, 32, 32});
+  const torch::Tensor batch = torch::randn({batch_size, 16, 32, 32});
   gradrecomp::ensure_gradients(model.parameters());
 
   gradrecomp::ModelProfile profile = gradrecomp::profile_model(model, batch, 3);
@@ -80,9 +123,24 @@ int main(int argc, char** argv) {
   std::vector<double> plain_times, store_times, budget_times;
   std::vector<double> plain_forward, plain_backward, store_forward, store_backward, store_frees;
   int64_t plain_peak = 0, store_peak = 0, budget_peak = 0;
+  int64_t plain_allocations = 0, store_allocations = 0;  // tensor allocations in one step (last repeat)
+  std::vector<double> plain_faults, store_faults;          // minor page faults per step
   for (int r = -1; r < repeats; ++r) {  // r = -1 warms up
+    gradrecomp::StepReport a;
+    gradrecomp::MemoryTracker& tracker = gradrecomp::MemoryTracker::global();
+    auto run_store_all = [&] {
+      torch::Tensor input = batch.clone();
+      const int64_t before = tracker.allocation_count();
+      const long faults_before = minor_faults();
+      a = executor.run(store_all, std::move(input));
+      store_allocations = tracker.allocation_count() - before;
+      if (r >= 0) store_faults.push_back(static_cast<double>(minor_faults() - faults_before));
+    };
+    if (executor_first) run_store_all();
     {
       gradrecomp::MemoryScope scope;
+      const int64_t allocations_before = tracker.allocation_count();
+      const long faults_before = minor_faults();
       auto start = Clock::now();
       torch::Tensor loss = model.forward(batch);
       auto middle = Clock::now();
@@ -94,9 +152,11 @@ int main(int argc, char** argv) {
         plain_backward.push_back(seconds - plain_forward.back());
       }
       plain_peak = scope.peak_bytes() + static_cast<int64_t>(profile.batch_bytes);
+      plain_allocations = tracker.allocation_count() - allocations_before;
+      if (r >= 0) plain_faults.push_back(static_cast<double>(minor_faults() - faults_before));
       if (r >= 0) plain_times.push_back(seconds);
     }
-    gradrecomp::StepReport a = executor.run(store_all, batch.clone());
+    if (!executor_first) run_store_all();
     gradrecomp::StepReport b = executor.run(budgeted, batch.clone());
     store_peak = a.peak_bytes;
     budget_peak = b.peak_bytes;
@@ -117,8 +177,9 @@ int main(int argc, char** argv) {
     }
   }
   const double plain = median(plain_times), store = median(store_times), budget_s = median(budget_times);
-  std::printf("## Executor vs plain autograd: %s, %d nodes, LibTorch %s, %d thread(s), %d repeats (medians)\n\n",
-              graph.name().c_str(), graph.num_nodes(), TORCH_VERSION, at::get_num_threads(), repeats);
+  std::printf("## Executor vs plain autograd: %s, %d nodes, batch %d, LibTorch %s, %d thread(s), %d repeats (medians)%s%s\n\n",
+              graph.name().c_str(), graph.num_nodes(), batch_size, TORCH_VERSION, at::get_num_threads(), repeats,
+              keep_heap ? ", --keep-heap 1" : "", executor_first ? ", executor first" : "");
   std::printf("| run | step (ms) | vs plain | simulated overhead | simulated peak (B) | measured peak (B) | peak error |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
   std::printf("| plain loss.backward() | %.2f | 1.000 | - | - | %lld | - |\n", plain * 1e3,
@@ -133,10 +194,14 @@ int main(int argc, char** argv) {
   row(("executor, " + budgeted.solver + " at " + std::to_string(budget_fraction) + " x store-all").c_str(), budget_s,
       budgeted, budget_peak);
   std::printf("\nStore-all breakdown (ms, medians): plain forward %.2f, backward %.2f; executor forward nodes %.2f, "
-              "backward nodes %.2f, frees %.2f, rest of run() %.2f\n\n",
+              "backward nodes %.2f, frees %.2f, rest of run() %.2f\n",
               median(plain_forward) * 1e3, median(plain_backward) * 1e3, median(store_forward) * 1e3,
               median(store_backward) * 1e3, median(store_frees) * 1e3,
               (store - median(store_forward) - median(store_backward) - median(store_frees)) * 1e3);
+  std::printf("Per step: tensor allocations plain %lld, executor store-all %lld (the executor's include its 4-byte "
+              "loss copy); minor page faults (medians) plain %.0f, executor store-all %.0f\n\n",
+              static_cast<long long>(plain_allocations), static_cast<long long>(store_allocations),
+              median(plain_faults), median(store_faults));
   std::printf(
       "{\"plain_ms\": %.3f, \"store_all_ms\": %.3f, \"store_all_ratio\": %.4f, \"budget_ms\": %.3f, "
       "\"budget_ratio\": %.4f, \"store_all_sim_peak\": %llu, \"store_all_measured_peak\": %lld, "

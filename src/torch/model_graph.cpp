@@ -307,6 +307,7 @@ struct ModelExecutor::State {
     uses_rng.assign(n, false);
     first_hash.assign(n, 0);
     recomputed.assign(n, false);
+    retain_graph.assign(n, false);
     computed.assign(n, false);
     rng.resize(n);
     for (size_t i = 0; i < n; ++i) {
@@ -323,6 +324,7 @@ struct ModelExecutor::State {
   std::vector<std::vector<torch::Tensor>> partial;                // per op, per input: d.<op>.<k>
   std::vector<bool> has_backward;                                 // per op (known after profiling)
   std::vector<bool> recomputed;                                   // per op: computed more than once this step
+  std::vector<bool> retain_graph;                                 // per op: its B node runs more than once
   std::vector<bool> computed;                                     // per op: computed this step
   std::vector<bool> uses_rng;                                     // per op (known after profiling)
   std::vector<RngSnapshot> rng;                                   // per recomputed op that draws
@@ -434,7 +436,11 @@ struct ModelExecutor::State {
     GRADRECOMP_ASSERT(root[i].defined(), "backward of an op whose graph is not live");
     torch::Tensor grad = output_grad(i);
     if (!grad.defined()) grad = torch::zeros_like(root[i]);
-    torch::autograd::backward({root[i]}, {grad}, /*retain_graph=*/true);
+    // Without retain_graph the engine drops each autograd node's saved tensors as soon as the
+    // node has run, as plain loss.backward() does (fewer page faults measured, see
+    // docs/benchmarks/torch.md); the graph is kept only for an op whose B node the schedule runs
+    // more than once.
+    torch::autograd::backward({root[i]}, {grad}, /*retain_graph=*/retain_graph[i]);
     grad.reset();
     for (size_t k = 0; k < slots[i].size(); ++k) {
       if (!slots[i][k]) continue;
@@ -711,7 +717,14 @@ StepReport ModelExecutor::run(const Schedule& schedule, torch::Tensor batch) {
   for (const Step& step : schedule.steps) {
     if (step.kind == StepKind::kCompute && !node_is_backward[step.target]) ++compute_count[node_op[step.target]];
   }
-  for (size_t i = 0; i < n; ++i) state_->recomputed[i] = compute_count[i] > 1;
+  std::vector<int> backward_count(n, 0);
+  for (const Step& step : schedule.steps) {
+    if (step.kind == StepKind::kCompute && node_is_backward[step.target]) ++backward_count[node_op[step.target]];
+  }
+  for (size_t i = 0; i < n; ++i) {
+    state_->recomputed[i] = compute_count[i] > 1;
+    state_->retain_graph[i] = backward_count[i] > 1;
+  }
 
   State& state = *state_;
   ensure_gradients(model_.parameters());
