@@ -1,7 +1,11 @@
 // Benchmark of the chain DP (include/gradrecomp/solvers/chain_dp.h). Prints markdown tables:
 //   1. chain length x {whole Pareto table + frontier, one budget (top-down), smallest peak};
 //   2. exactness of memory_slots on 200-stage chains: cost over the exact optimum.
-// Usage: chain_dp_bench [--quick] [--max-seconds S] [--skip-exactness]   (median of 3 runs; 1 with --quick)
+// Usage: chain_dp_bench [--quick] [--max-seconds S] [--skip-exactness] [--max-stages N]
+//                       (median of 3 runs; 1 with --quick; lengths above N are left out)
+//        chain_dp_bench --digest N   prints a digest of every result (frontier bits, plans' ops,
+//                       costs and peaks at 10 budgets, exact and 200 slots, seeds 1-3) of
+//                       random_chain(N, seed): an optimisation must leave it unchanged.
 // Chains: random_chain(n, seed 1) (heterogeneous, rotor shape), through the `chain-dp` adapter's
 // model (chain_model_of). A configuration whose extrapolated time (n^3 from the previous length)
 // exceeds --max-seconds (default 60) is skipped and reported as such.
@@ -53,14 +57,63 @@ ChainModel model_of(int32_t n, uint64_t seed) {
   return chain_model_of(g, require_chain(g, "bench"));
 }
 
+// FNV-1a over the bytes of every value fed to it.
+struct Digest {
+  uint64_t h = 1469598103934665603ull;
+  template <class T>
+  void add(const T& v) {
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(&v);
+    for (size_t i = 0; i < sizeof(T); ++i) h = (h ^ p[i]) * 1099511628211ull;
+  }
+  void add_plan(const std::optional<ChainPlan>& plan) {
+    add(plan.has_value());
+    if (!plan) return;
+    add(plan->peak_bytes);
+    add(plan->cost);
+    for (const ChainOp& op : plan->ops) {
+      add(static_cast<int32_t>(op.kind));
+      add(op.stage);
+      add(op.option);
+    }
+  }
+};
+
+int print_digest(int32_t n) {
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    ChainModel model = model_of(n, seed);
+    for (int32_t slots : {0, 200}) {
+      Digest table, budget;
+      ChainDp dp(model, slots);
+      for (const auto& p : dp.frontier()) {
+        table.add(p.peak_bytes);
+        table.add(p.cost);
+      }
+      table.add(dp.table_points());
+      const uint64_t low = chain_min_peak_bytes(model, slots), high = chain_store_all_plan(model).peak_bytes;
+      for (int i = 0; i < 10; ++i) {
+        uint64_t b = low + (high - low) * i / 9;
+        table.add_plan(dp.plan_for_budget(b));
+        budget.add_plan(solve_chain_budget(model, b, slots));
+      }
+      std::printf("n=%d seed=%llu slots=%d frontier=%zu table=%016llx budget=%016llx\n", n,
+                  static_cast<unsigned long long>(seed), slots, dp.frontier().size(),
+                  static_cast<unsigned long long>(table.h), static_cast<unsigned long long>(budget.h));
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int runs = 3;
   double max_seconds = 60;
   bool skip_exactness = false;
+  int32_t max_stages = 2000;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--quick")) runs = 1;
+    if (!std::strcmp(argv[i], "--digest") && i + 1 < argc) return print_digest(std::atoi(argv[i + 1]));
+    if (!std::strcmp(argv[i], "--max-stages") && i + 1 < argc) max_stages = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--quick")) runs = 1;
     else if (!std::strcmp(argv[i], "--max-seconds") && i + 1 < argc) max_seconds = std::atof(argv[++i]);
     else if (!std::strcmp(argv[i], "--skip-exactness")) skip_exactness = true;
   }
@@ -78,6 +131,7 @@ int main(int argc, char** argv) {
     return last->second * ratio * ratio * ratio > max_seconds;
   };
   for (int32_t n : {10, 50, 100, 200, 500, 1000, 2000}) {
+    if (n > max_stages) break;
     ChainModel model = model_of(n, 1);
     std::string table_cell = "skipped", points_cell = "-", table_points_cell = "-";
     std::string mid_cell = "skipped", forty_cell = "skipped", min_cell = "skipped";

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -42,28 +43,14 @@ void check_counts(uint64_t peak, uint64_t counted, int32_t stage, const char* fi
 
 // Costs summed in different orders differ in the last bits; a point must be cheaper than the one
 // before it by more than that to count as a new frontier point.
-bool cheaper(double cost, double than) { return cost < than - 1e-12 * std::max(1.0, std::abs(than)); }
+// cheaper(cost, than) is cost < cheaper_bound(than); the table's inner loops keep the bound.
+inline double cheaper_bound(double than) { return than - 1e-12 * std::max(1.0, std::abs(than)); }
+bool cheaper(double cost, double than) { return cost < cheaper_bound(than); }
 
 uint64_t round_up(uint64_t bytes, uint64_t unit) { return unit <= 1 ? bytes : (bytes + unit - 1) / unit * unit; }
 
-// Pareto union of two frontiers sorted by increasing peak and strictly decreasing cost.
 template <class P>
-void pareto_union(const std::vector<P>& x, const std::vector<P>& y, std::vector<P>& out) {
-  out.clear();
-  out.reserve(x.size() + y.size());
-  size_t i = 0, j = 0;
-  while (i < x.size() || j < y.size()) {
-    bool take_x = j >= y.size() || (i < x.size() && (x[i].peak_bytes < y[j].peak_bytes ||
-                                                     (x[i].peak_bytes == y[j].peak_bytes && x[i].cost <= y[j].cost)));
-    const P& p = take_x ? x[i++] : y[j++];
-    if (!out.empty() && !cheaper(p.cost, out.back().cost)) continue;
-    if (!out.empty() && out.back().peak_bytes == p.peak_bytes) out.back() = p;
-    else out.push_back(p);
-  }
-}
-
-template <class P>
-void push_point(std::vector<P>& out, const P& p) {
+[[gnu::always_inline]] inline void push_point(std::vector<P>& out, const P& p) {
   if (!out.empty() && !cheaper(p.cost, out.back().cost)) return;
   if (!out.empty() && out.back().peak_bytes == p.peak_bytes) out.back() = p;
   else out.push_back(p);
@@ -309,6 +296,146 @@ void merge_option(uint64_t floor, double forward, const TablePointOf* right, uin
   }
 }
 
+// The points of merge_option(floor, forward, &right, hold, left, split, option, cap) one at a
+// time, in the same order and with the same values (with a right child its peaks strictly
+// increase, so push_point never replaces a point: it only drops the ones not cheaper).
+class MergedPoints {
+ public:
+  MergedPoints(uint64_t floor, double forward, const TablePointOf& right, uint64_t hold, const TablePointOf& left,
+               int32_t split, int32_t option, uint64_t cap)
+      : forward_(forward), r_(right), l_(left), hold_(hold), cap_(cap), split_(split), option_(option) {
+    peak_ = std::max({floor, hold + r_[0].peak_bytes, l_[0].peak_bytes});
+  }
+  bool next(ChainDp::TablePoint& out) {
+    while (!done_ && peak_ <= cap_) {
+      while (i_ + 1 < r_.size() && hold_ + r_[i_ + 1].peak_bytes <= peak_) ++i_;
+      while (j_ + 1 < l_.size() && l_[j_ + 1].peak_bytes <= peak_) ++j_;
+      const double cost = chain_dp_detail::combined_cost(forward_, r_[i_].cost, l_[j_].cost);
+      const uint64_t peak = peak_;
+      uint64_t next = chain_dp_detail::kNoPeak;
+      if (i_ + 1 < r_.size()) next = hold_ + r_[i_ + 1].peak_bytes;
+      if (j_ + 1 < l_.size()) next = std::min(next, l_[j_ + 1].peak_bytes);
+      if (next == chain_dp_detail::kNoPeak) done_ = true;
+      else peak_ = next;
+      if (cost < bound_) {  // push_point keeps it
+        bound_ = cheaper_bound(cost);
+        out = ChainDp::TablePoint{peak, cost, split_, option_};
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  double forward_;
+  const TablePointOf& r_;
+  const TablePointOf& l_;
+  uint64_t hold_, cap_, peak_ = 0;
+  int32_t split_, option_;
+  size_t i_ = 0, j_ = 0;
+  bool done_ = false;
+  double bound_ = std::numeric_limits<double>::infinity();
+};
+
+// acc := pareto_union(acc, y) in place, y given one point at a time by gen.next(point) (peaks
+// strictly increasing, each point cheaper() than the one before). Both inputs being such
+// frontiers, the union never meets two points of equal peak that it both keeps, and a point of
+// acc is kept as long as no point of y has been kept since the last point of acc. So: the points
+// of acc before the first kept point of y are left in place; from there on the union is written
+// into `merged` until y is used up and a point of acc has been kept again (the rest of acc then
+// follows unchanged), and spliced back.
+template <class Gen>
+void union_into(TablePointOf& acc, Gen& gen, TablePointOf& merged) {
+  ChainDp::TablePoint y;
+  if (!gen.next(y)) return;
+  auto x_first = [&](size_t i) {
+    return acc[i].peak_bytes < y.peak_bytes || (acc[i].peak_bytes == y.peak_bytes && acc[i].cost <= y.cost);
+  };
+  size_t i = static_cast<size_t>(
+      std::lower_bound(acc.begin(), acc.end(), y.peak_bytes,
+                       [](const ChainDp::TablePoint& p, uint64_t peak) { return p.peak_bytes < peak; }) -
+      acc.begin());
+  // Points of y dropped while the last point kept is acc[i - 1].
+  for (;;) {
+    if (i < acc.size() && x_first(i)) {
+      ++i;
+      continue;
+    }
+    if (i == 0 || y.cost < cheaper_bound(acc[i - 1].cost)) break;
+    if (!gen.next(y)) return;  // acc unchanged
+  }
+  const size_t lo = i;
+  merged.clear();
+  merged.push_back(y);
+  double bound = cheaper_bound(y.cost);
+  bool have_y = gen.next(y);
+  bool last_kept_x = false;
+  for (;;) {
+    if (!have_y && (last_kept_x || i >= acc.size())) break;
+    const bool take_x = !have_y || (i < acc.size() && x_first(i));
+    const ChainDp::TablePoint p = take_x ? acc[i++] : y;
+    if (!take_x) have_y = gen.next(y);
+    if (!(p.cost < bound)) {
+      last_kept_x = false;
+      continue;
+    }
+    merged.push_back(p);
+    bound = cheaper_bound(p.cost);
+    last_kept_x = take_x;
+  }
+  // acc[lo, i) is replaced by merged.
+  const size_t replaced = i - lo;
+  const auto at = [&acc](size_t index) { return acc.begin() + static_cast<std::ptrdiff_t>(index); };
+  if (merged.size() <= replaced) {
+    std::copy(merged.begin(), merged.end(), at(lo));
+    acc.erase(at(lo + merged.size()), at(i));
+  } else {
+    std::copy(merged.begin(), merged.begin() + static_cast<std::ptrdiff_t>(replaced), at(lo));
+    acc.insert(at(i), merged.begin() + static_cast<std::ptrdiff_t>(replaced), merged.end());
+  }
+}
+
+// The points of an already built frontier, one at a time.
+struct PointsOf {
+  const TablePointOf& points;
+  size_t next_index = 0;
+  bool next(ChainDp::TablePoint& out) {
+    if (next_index >= points.size()) return false;
+    out = points[next_index++];
+    return true;
+  }
+};
+
+// Adds one option's frontier (merge_option's arguments) to acc, the Pareto union of the options
+// so far, exactly as pareto_union(acc, merge_option(...)) would, but without building the points
+// that cannot enter it: every point of the option costs at least c_min = combined_cost(forward,
+// cheapest right, cheapest left) (floating-point addition is monotone), so from the first point
+// of acc that costs <= c_min on (peak P*), acc's own points are at least as cheap at every peak
+// and the option's points there would be dropped by the union (at equal peaks acc's point comes
+// first, and ties are not "cheaper"). The option is merged only below P* (or not at all), and
+// with a right child its points go straight into the union (MergedPoints).
+void add_option(TablePointOf& acc, uint64_t floor, double forward, const TablePointOf* right, uint64_t hold,
+                const TablePointOf& left, int32_t split, int32_t option, uint64_t cap, TablePointOf& candidate,
+                TablePointOf& merged) {
+  if (floor > cap || left.empty() || (right && right->empty())) return;
+  const double c_min = chain_dp_detail::combined_cost(forward, right ? right->back().cost : 0.0, left.back().cost);
+  auto dominating = std::partition_point(acc.begin(), acc.end(),
+                                         [c_min](const ChainDp::TablePoint& p) { return p.cost > c_min; });
+  uint64_t limit = cap;
+  if (dominating != acc.end()) {
+    if (dominating->peak_bytes <= floor) return;  // every point of the option has peak >= floor
+    limit = std::min(cap, dominating->peak_bytes - 1);
+  }
+  if (right) {
+    MergedPoints gen(floor, forward, *right, hold, left, split, option, limit);
+    union_into(acc, gen, merged);
+    return;
+  }
+  merge_option(floor, forward, right, hold, left, split, option, limit, candidate);
+  PointsOf gen{candidate};
+  union_into(acc, gen, merged);
+}
+
 }  // namespace
 
 size_t ChainDp::n_index(int32_t s, int32_t t) const { return (s - 1) * static_cast<size_t>(model_.length()) + (t - 1); }
@@ -361,10 +488,9 @@ ChainDp::ChainDp(ChainModel model, int32_t memory_slots, ProgressFn progress, ui
         const Option& o = m.options[k][oi];
         const uint64_t floor = entry + std::max(sweep_max, (k > s ? a_before : 0) + o.forward_peak);
         const TablePointOf* right = k < t ? &right_of(k + 1) : nullptr;
-        merge_option(floor, sweep_cost + o.forward_cost, right, right ? m.hold(s, k, o) : 0,
-                     s_table_[s_index(s, k, static_cast<int32_t>(oi))], k, static_cast<int32_t>(oi), cap, candidate);
-        pareto_union(acc, candidate, merged);
-        std::swap(acc, merged);
+        add_option(acc, floor, sweep_cost + o.forward_cost, right, right ? m.hold(s, k, o) : 0,
+                   s_table_[s_index(s, k, static_cast<int32_t>(oi))], k, static_cast<int32_t>(oi), cap, candidate,
+                   merged);
       }
     }
     uint64_t forward_max = 0;
@@ -372,10 +498,8 @@ ChainDp::ChainDp(ChainModel model, int32_t memory_slots, ProgressFn progress, ui
     for (int32_t split = s + 1; split <= t; ++split) {
       forward_max = std::max(forward_max, (split - 1 > s ? a_before : 0) + m.discard_peak[split - 1]);
       forward_cost += m.discard_cost[split - 1];
-      merge_option(entry + forward_max, forward_cost, &right_of(split), a_before, n_table_[n_index(s, split - 1)], split,
-                   -1, cap, candidate);
-      pareto_union(acc, candidate, merged);
-      std::swap(acc, merged);
+      add_option(acc, entry + forward_max, forward_cost, &right_of(split), a_before, n_table_[n_index(s, split - 1)],
+                 split, -1, cap, candidate, merged);
     }
     return acc;
   };

@@ -11,6 +11,8 @@
 // so past a limit it hands over to the bottom-up table cut at the budget (measured in
 // docs/benchmarks/chain_dp.md).
 #include <algorithm>
+#include <cstddef>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -31,16 +33,19 @@ namespace {
 // Triangular index of (s, t), 1 <= s <= t <= n.
 class Triangle {
  public:
-  explicit Triangle(int32_t n) : n_(n) {}
-  size_t size() const { return static_cast<size_t>(n_) * (n_ + 1) / 2; }
-  size_t operator()(int32_t s, int32_t t) const {
-    // rows by s: row s starts after sum_{r<s} (n - r + 1) entries
-    size_t before = static_cast<size_t>(s - 1) * n_ - static_cast<size_t>(s - 1) * (s - 2) / 2;
-    return before + static_cast<size_t>(t - s);
+  explicit Triangle(int32_t n) : n_(n), row_(static_cast<size_t>(n) + 1, 0) {
+    // rows by s: row s starts after sum_{r<s} (n - r + 1) entries; row_[s] = that start - s
+    for (int32_t s = 1; s <= n; ++s) {
+      size_t before = static_cast<size_t>(s - 1) * n_ - static_cast<size_t>(s - 1) * (s - 2) / 2;
+      row_[s] = static_cast<ptrdiff_t>(before) - s;
+    }
   }
+  size_t size() const { return static_cast<size_t>(n_) * (n_ + 1) / 2; }
+  size_t operator()(int32_t s, int32_t t) const { return static_cast<size_t>(row_[s] + t); }
 
  private:
   int32_t n_;
+  std::vector<ptrdiff_t> row_;
 };
 
 // Evaluations (per (s, t) pair on average) the top-down pass may spend before the cut table takes
@@ -49,13 +54,13 @@ class Triangle {
 constexpr int32_t kTopDownEvaluationsPerSubproblem = 100;
 
 class TopDown {
+  struct Memo;  // below
+
  public:
   explicit TopDown(const Sizes& m) : m_(m), index_(m.n) {
     const int32_t n = m.n;
     const size_t slots = index_.size();
-    n_memo_.resize(slots);
-    n_store_all_.assign(slots, 0);
-    n_lower_.assign(slots, 0);
+    n_.resize(slots);
     // S(s, t, o) entries: for each (s, t), one per option of stage t.
     s_base_.assign(slots, 0);
     size_t total = 0;
@@ -65,9 +70,7 @@ class TopDown {
         total += m.options[t].size();
       }
     }
-    s_memo_.resize(total);
-    s_store_all_.assign(total, 0);
-    s_lower_.assign(total, 0);
+    s_.resize(total);
 
     cheapest_.assign(n + 1, 0);
     std::vector<uint64_t> min_backward(n + 1, 0), min_forward(n + 1, 0);
@@ -92,19 +95,21 @@ class TopDown {
           const Option& kept = m.options[t][o];
           uint64_t peak = kept.backward_peak;
           if (s < t) {
-            peak = std::max({m.d[t] + kept.kept + c.forward_peak, m.hold(s, s, c) + s_store_all_[s_at(s + 1, t, o)],
+            peak = std::max({m.d[t] + kept.kept + c.forward_peak, m.hold(s, s, c) + s_[s_at(s + 1, t, o)].store_all,
                              c.backward_peak});
           }
-          s_store_all_[s_at(s, t, static_cast<int32_t>(o))] = peak;
+          Entry& e = s_[s_at(s, t, static_cast<int32_t>(o))];
+          e.store_all = peak;
           // Lower bound: the first op (a forward of stage s, or the backward when s == t) and the
           // backward of stage t with a(s-1) held besides.
-          s_lower_[s_at(s, t, static_cast<int32_t>(o))] =
-              s == t ? kept.backward_peak
-                     : std::max(m.d[t] + kept.kept + min_forward[s], m.a[s - 1] + kept.backward_peak);
+          e.lower = s == t ? kept.backward_peak
+                           : std::max(m.d[t] + kept.kept + min_forward[s], m.a[s - 1] + kept.backward_peak);
+          e.least = m.least_cost_kept(s, t, static_cast<int32_t>(o));
         }
         uint64_t peak = std::max(m.d[t] + c.forward_peak, c.backward_peak);
-        if (s < t) peak = std::max(peak, m.hold(s, s, c) + n_store_all_[index_(s + 1, t)]);
-        n_store_all_[index_(s, t)] = peak;
+        if (s < t) peak = std::max(peak, m.hold(s, s, c) + n_[index_(s + 1, t)].store_all);
+        n_[index_(s, t)].store_all = peak;
+        n_[index_(s, t)].least = m.least_cost(s, t);
       }
     }
     // N lower bound: the first forward, and every backward (a(s-1) held besides after stage s).
@@ -114,26 +119,27 @@ class TopDown {
         if (t > s) later_backwards = std::max(later_backwards, min_backward[t]);
         uint64_t bound = std::max(m.d[t] + min_forward[s], min_backward[s]);
         if (t > s) bound = std::max(bound, m.a[s - 1] + later_backwards);
-        n_lower_[index_(s, t)] = bound;
+        n_[index_(s, t)].lower = bound;
       }
     }
   }
 
+  // The answers known without evaluating the options (bounds, memo) are looked up inline, in the
+  // caller's loop; evaluate() runs the options.
   std::optional<Point> solve(Sub sub, uint64_t budget) {
     const bool kept = sub.kept_option >= 0;
-    const size_t at = kept ? s_at(sub.s, sub.t, sub.kept_option) : index_(sub.s, sub.t);
-    const uint64_t lower = kept ? s_lower_[at] : n_lower_[at];
-    const uint64_t store_all = kept ? s_store_all_[at] : n_store_all_[at];
-    if (budget < lower) return std::nullopt;
-    if (budget >= store_all) {
-      double least = kept ? m_.least_cost_kept(sub.s, sub.t, sub.kept_option) : m_.least_cost(sub.s, sub.t);
-      return Point{store_all, least};
-    }
-    Memo& memo = kept ? s_memo_[at] : n_memo_[at];
+    Entry& e = kept ? s_[s_at(sub.s, sub.t, sub.kept_option)] : n_[index_(sub.s, sub.t)];
+    if (budget < e.lower) return std::nullopt;
+    if (budget >= e.store_all) return Point{e.store_all, e.least};
+    const Memo& memo = e.memo;
     if (memo.infeasible_up_to != chain_dp_detail::kNoPeak && budget <= memo.infeasible_up_to) return std::nullopt;
     auto it = std::upper_bound(memo.known.begin(), memo.known.end(), budget,
                                [](uint64_t b, const Known& k) { return b < k.low; });
     if (it != memo.known.begin() && budget <= (it - 1)->high) return Point{(it - 1)->low, (it - 1)->cost};
+    return evaluate(sub, budget, e.memo);
+  }
+
+  [[gnu::noinline]] std::optional<Point> evaluate(Sub sub, uint64_t budget, Memo& memo) {
     if (++evaluations_ > evaluation_limit_) throw EvaluationLimit{};
     std::optional<Choice> best =
         chain_dp_detail::best_choice(m_, sub, budget, [this](Sub child, uint64_t b) { return solve(child, b); });
@@ -149,7 +155,7 @@ class TopDown {
 
   void plan(Sub sub, uint64_t budget, std::vector<ChainOp>& ops) {
     const bool kept = sub.kept_option >= 0;
-    const uint64_t store_all = kept ? s_store_all_[s_at(sub.s, sub.t, sub.kept_option)] : n_store_all_[index_(sub.s, sub.t)];
+    const uint64_t store_all = kept ? s_[s_at(sub.s, sub.t, sub.kept_option)].store_all : n_[index_(sub.s, sub.t)].store_all;
     if (budget >= store_all) {  // keep every stage with its cheapest option (stage t's is live for S)
       const int32_t last = kept ? sub.t - 1 : sub.t;
       for (int32_t k = sub.s; k <= last; ++k) ops.push_back({ChainOpKind::kForwardKeep, k, static_cast<int32_t>(cheapest_[k])});
@@ -180,6 +186,13 @@ class TopDown {
     uint64_t infeasible_up_to = chain_dp_detail::kNoPeak;  // kNoPeak: none known
     std::vector<Known> known;                              // disjoint, sorted by low
   };
+  // Everything solve() reads about one subproblem, side by side (one cache line or two).
+  struct Entry {
+    uint64_t lower = 0;      // no plan has a smaller local peak
+    uint64_t store_all = 0;  // local peak of keeping every stage with its cheapest option
+    double least = 0;        // the least cost (store-all's): least_cost / least_cost_kept
+    Memo memo;
+  };
 
   size_t s_at(int32_t s, int32_t t, int32_t option) const { return s_base_[index_(s, t)] + option; }
 
@@ -202,8 +215,7 @@ class TopDown {
   const Sizes& m_;
   Triangle index_;
   std::vector<size_t> cheapest_;
-  std::vector<Memo> n_memo_, s_memo_;
-  std::vector<uint64_t> n_store_all_, n_lower_, s_store_all_, s_lower_;
+  std::vector<Entry> n_, s_;  // N(s, t) at index_(s, t), S(s, t, o) at s_at(s, t, o)
   std::vector<size_t> s_base_;
   uint64_t evaluations_ = 0;
   uint64_t evaluation_limit_ = UINT64_MAX;

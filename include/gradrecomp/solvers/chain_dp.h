@@ -51,8 +51,11 @@
 //             The plain Beaumont et al. recurrence is the subset "checkpoint" + "keep at s".
 //             Combining an option's children is a linear merge over both step functions'
 //             breakpoints (merge_option in src/solvers/chain_dp.cpp); the union of the options is
-//             a linear Pareto merge (best_choice in src/solvers/chain_dp_internal.h evaluates the
-//             same options at one budget). Each table point remembers its option; a plan for
+//             a linear Pareto merge, done in place, which skips exactly the points that could not
+//             enter it: an option is merged only below the first peak at which the union so far
+//             already costs no more than the option's cheapest possible point (add_option;
+//             best_choice in src/solvers/chain_dp_internal.h evaluates the same options at one
+//             budget). Each table point remembers its option; a plan for
 //             budget P is rebuilt top-down: take the subproblem's table point with the largest
 //             peak <= P, apply its option, and give each child the whole budget left to it
 //             (P - hold, P - A(s-1), P): the children's best points there cost no more than the
