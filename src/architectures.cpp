@@ -441,9 +441,10 @@ Graph residual_net(int32_t blocks, const ResidualNetOptions& options) {
   classifier_head(net, h, options.num_classes, labels);
   int32_t total = 0;
   for (int32_t c : per_stage) total += c;
-  return std::move(r).build(
-      fmt::format("residual-net-{}{}-b{}", total, options.bottleneck ? "-bottleneck" : "", options.batch_size),
-      "residual_net");
+  std::string name = options.name.empty() ? fmt::format("residual-net-{}{}-b{}", total,
+                                                         options.bottleneck ? "-bottleneck" : "", options.batch_size)
+                                           : options.name;
+  return std::move(r).build(name, "residual_net");
 }
 
 Graph resnet(int32_t depth, ResidualNetOptions options) {
@@ -455,6 +456,7 @@ Graph resnet(int32_t depth, ResidualNetOptions options) {
     case 152: options.bottleneck = true; options.blocks_per_stage = {3, 8, 36, 3}; break;
     default: throw Error(fmt::format("resnet depth {} is not one of 18, 34, 50, 101, 152", depth));
   }
+  if (options.name.empty()) options.name = fmt::format("resnet{}-b{}", depth, options.batch_size);
   return residual_net(0, options);
 }
 

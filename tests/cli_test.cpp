@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "gradrecomp/architectures.h"
 #include "gradrecomp/chain.h"
 #include "gradrecomp/generators.h"
 #include "gradrecomp/io.h"
@@ -434,6 +435,29 @@ TEST_F(Cli, GenerateIsDeterministicAndInfoRecognisesTheChain) {
   RunResult kind = run("generate tree --stages 3");
   EXPECT_EQ(kind.exit_code, 2);
   expect_one_error_line(kind, "unknown graph kind \"tree\"");
+}
+
+// The architecture generators are reachable from the CLI, equal the library's graphs, and the
+// default solver plans them (a ResNet-18 at batch 2 is not a chain, so `auto` must use `dag`).
+TEST_F(Cli, GenerateArchitecturesAndSolveThem) {
+  ASSERT_EQ(run("generate resnet --stages 18 --batch 2 --out " + quote(path("r18.json"))).exit_code, 0);
+  ResidualNetOptions options;
+  options.batch_size = 2;
+  EXPECT_EQ(slurp(path("r18.json")), graph_to_json(resnet(18, options)));
+  RunResult solved = run("solve " + quote(path("r18.json")) + " --budget 50% --json");
+  ASSERT_EQ(solved.exit_code, 0) << solved.err;
+  json result = json::parse(solved.out);
+  EXPECT_EQ(result["solver"], "auto(dag)");
+  EXPECT_LE(result["memory_ratio"].get<double>(), 0.5);
+
+  for (const char* kind : {"transformer --stages 1 --batch 1", "unet --stages 2 --batch 1", "residual-net --stages 3"}) {
+    RunResult r = run(std::string("generate ") + kind);
+    EXPECT_EQ(r.exit_code, 0) << kind << ": " << r.err;
+    EXPECT_NO_THROW(parse_graph(r.out)) << kind;
+  }
+  RunResult depth = run("generate resnet --stages 19");
+  EXPECT_EQ(depth.exit_code, 2);
+  EXPECT_NE(depth.err.find("19"), std::string::npos) << depth.err;
 }
 
 }  // namespace

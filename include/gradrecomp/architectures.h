@@ -38,6 +38,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "gradrecomp/graph.h"
@@ -55,6 +56,7 @@ struct ResidualNetOptions {
   // argument split over 4 stages as evenly as possible, the earlier stages taking the remainder.
   std::vector<int32_t> blocks_per_stage;
   uint64_t bytes_per_element = 4;
+  std::string name;                 // graph name; empty: "residual-net-<blocks>[-bottleneck]-b<batch>"
 };
 // ResNet-like network (He et al. 2016, torchvision layout): stem conv7x7/2 + bn + relu + maxpool,
 // residual blocks (conv, bn, relu, conv, bn, [1x1 conv + bn on the skip when the shape changes],
@@ -63,7 +65,7 @@ struct ResidualNetOptions {
 Graph residual_net(int32_t blocks, const ResidualNetOptions& options = {});
 
 // torchvision's resnet18/34 (basic) and resnet50/101/152 (bottleneck); options.bottleneck and
-// blocks_per_stage are set from the depth. Throws gradrecomp::Error for other depths.
+// blocks_per_stage are set from the depth, and the graph is named "resnet<depth>-b<batch>". Throws gradrecomp::Error for other depths.
 Graph resnet(int32_t depth, ResidualNetOptions options = {});
 
 struct TransformerOptions {
