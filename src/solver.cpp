@@ -34,6 +34,17 @@ std::vector<Schedule> pareto_filter(std::vector<Schedule> schedules) {
   return kept;
 }
 
+std::vector<Schedule> sweep_frontier(int32_t count, const SolveOptions& options, std::string_view what,
+                                     const std::function<Schedule(int32_t)>& schedule_for) {
+  std::vector<Schedule> schedules;
+  schedules.reserve(count);
+  for (int32_t p = 1; p <= count; ++p) {
+    if (options.progress) options.progress(static_cast<double>(p - 1) / count, fmt::format("{} = {} of {}", what, p, count));
+    schedules.push_back(schedule_for(p));
+  }
+  return pareto_filter(std::move(schedules));
+}
+
 SolveResult pick_for_budget(const Graph& graph, std::vector<Schedule> frontier, uint64_t budget_bytes) {
   SolveResult result;
   if (frontier.empty()) return result;

@@ -54,17 +54,7 @@ void expect_pareto(const std::vector<Schedule>& schedules, const std::string& wh
 // Checkpoint at 2: forward-discard 1 (120), then (2,3) store-all holding x: 10 + 231 = 241, then
 // (1,1) recomputes F1 and runs B1: max(10 + 120, 140) = 140; cost 1 + 6 + 3 = 10.
 // Smallest: 150 at cost 11 (B2's working set). Same frontier as brute force (exhaustive_test).
-Graph saved_heavy_chain() {
-  GraphBuilder b("saved-heavy-3");
-  b.input("x", 10);
-  b.node("F1", 1, {"x"}, {{"a1", 10}, {"s1", 100}});
-  b.node("F2", 1, {"a1"}, {{"a2", 10}, {"s2", 100}});
-  b.node("F3", 1, {"a2"}, {{"a3", 1}, {"s3", 100}});
-  b.node("B3", 2, {"a2", "a3", "s3"}, {{"g2", 10}});
-  b.node("B2", 2, {"a1", "a2", "s2", "g2"}, {{"g1", 10}});
-  b.node("B1", 2, {"x", "a1", "s1", "g1"}, {{"g0", 10}});
-  return std::move(b).build();
-}
+using testing::saved_heavy_chain;  // drawn in tests/support/graphs.h
 
 TEST(ChainDp, HandCheckedFrontier) {
   Graph g = saved_heavy_chain();

@@ -26,17 +26,7 @@ const Solver& dtr() {
 // evict before F3: b is F3's input (pinned), x a graph input, so it evicts a (100 bytes, cost 1)
 // and F3 runs at 120. B2 later needs a: DTR rematerialises it by recomputing F1 from x (cost 1),
 // B2 runs at 130. Cost 7 = the optimum here.
-Graph recompute_example() {
-  GraphBuilder b("recompute-example");
-  b.input("x", 10);
-  b.node("F1", 1, {"x"}, {{"a", 100}});
-  b.node("F2", 1, {"a"}, {{"b", 10}});
-  b.node("F3", 1, {"b"}, {{"c", 100}});
-  b.node("B3", 1, {"c"}, {{"gb", 10}});
-  b.node("B2", 1, {"a", "gb"}, {{"ga", 10}});
-  b.node("B1", 1, {"x", "ga"}, {{"gx", 10}});
-  return std::move(b).build();
-}
+using testing::recompute_example;  // drawn in tests/support/graphs.h
 
 TEST(Dtr, EvictsAndRematerialisesTheStaleActivation) {
   Graph g = recompute_example();

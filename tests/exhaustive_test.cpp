@@ -27,17 +27,7 @@ namespace {
 // budget of 340 may get either). Below 241 both s1 and s2 must be dropped: cost 11,
 // and the smallest peak of all is B2's own working set x a1 a2 s2 g2 + g1 = 150.
 // Frontier: (150, 11), (241, 10), (341, 9).
-Graph saved_heavy_chain() {
-  GraphBuilder b("saved-heavy-3");
-  b.input("x", 10);
-  b.node("F1", 1, {"x"}, {{"a1", 10}, {"s1", 100}});
-  b.node("F2", 1, {"a1"}, {{"a2", 10}, {"s2", 100}});
-  b.node("F3", 1, {"a2"}, {{"a3", 1}, {"s3", 100}});
-  b.node("B3", 2, {"a2", "a3", "s3"}, {{"g2", 10}});
-  b.node("B2", 2, {"a1", "a2", "s2", "g2"}, {{"g1", 10}});
-  b.node("B1", 2, {"x", "a1", "s1", "g1"}, {{"g0", 10}});
-  return std::move(b).build();
-}
+using testing::saved_heavy_chain;  // drawn in tests/support/graphs.h
 
 int count_computes(const Schedule& s) { return static_cast<int>(compute_sequence(s).size()); }
 

@@ -78,6 +78,10 @@ SolveResult pick_for_budget(const Graph& graph, std::vector<Schedule> frontier, 
 SolveResult pick_for_overhead(const Graph& graph, std::vector<Schedule> frontier, double max_overhead);
 // Keeps only Pareto-optimal schedules, sorted by increasing peak and strictly decreasing cost.
 std::vector<Schedule> pareto_filter(std::vector<Schedule> schedules);
+// The frontier of a one-parameter family: schedule_for(p) for p = 1..count, reporting progress as
+// "<what> = p of count", then pareto_filter.
+std::vector<Schedule> sweep_frontier(int32_t count, const SolveOptions& options, std::string_view what,
+                                     const std::function<Schedule(int32_t)>& schedule_for);
 
 // Registry. Built-in solvers are always present; optional targets (the MILP solver) add theirs
 // with register_solver() at start-up.

@@ -146,10 +146,18 @@ class BlockMenuBuilder {
   // the producers of every dropped saved tensor and, transitively, of dropped internals they read.
   std::vector<NodeId> recompute_closure(const std::vector<TensorId>& kept) {
     for (TensorId t : kept) kept_[t] = 1;
-    std::vector<TensorId> stack;
+    std::vector<TensorId> dropped;
     for (TensorId t : block_.saved) {
-      if (!kept_[t]) stack.push_back(t);
+      if (!kept_[t]) dropped.push_back(t);
     }
+    std::vector<NodeId> chosen = producers_to_rerun(std::move(dropped));
+    for (TensorId t : kept) kept_[t] = 0;
+    return chosen;
+  }
+
+  // The producers of the `dropped` tensors and, transitively, of the dropped (not kept_)
+  // internals they read, in file order (forward nodes are listed in file order).
+  std::vector<NodeId> producers_to_rerun(std::vector<TensorId> stack) {
     std::vector<NodeId> chosen;
     while (!stack.empty()) {
       TensorId t = stack.back();
@@ -162,9 +170,8 @@ class BlockMenuBuilder {
         if (internal_[u] && !kept_[u]) stack.push_back(u);
       }
     }
-    for (TensorId t : kept) kept_[t] = 0;
     for (NodeId n : chosen) in_set_[n] = 0;
-    std::sort(chosen.begin(), chosen.end());  // forward nodes are in file order
+    std::sort(chosen.begin(), chosen.end());
     return chosen;
   }
 
@@ -175,24 +182,11 @@ class BlockMenuBuilder {
     for (TensorId t : kept) kept_[t] = 1;
     std::vector<NodeId> sequence;
     for (NodeId b : block_.backward) {
-      std::vector<TensorId> stack;
+      std::vector<TensorId> dropped;
       for (TensorId t : graph_.node(b).inputs) {
-        if (internal_[t] && !kept_[t]) stack.push_back(t);
+        if (internal_[t] && !kept_[t]) dropped.push_back(t);
       }
-      std::vector<NodeId> chosen;
-      while (!stack.empty()) {
-        TensorId t = stack.back();
-        stack.pop_back();
-        NodeId p = graph_.tensor(t).producer;
-        if (in_set_[p]) continue;
-        in_set_[p] = 1;
-        chosen.push_back(p);
-        for (TensorId u : graph_.node(p).inputs) {
-          if (internal_[u] && !kept_[u]) stack.push_back(u);
-        }
-      }
-      for (NodeId n : chosen) in_set_[n] = 0;
-      std::sort(chosen.begin(), chosen.end());
+      std::vector<NodeId> chosen = producers_to_rerun(std::move(dropped));
       sequence.insert(sequence.end(), chosen.begin(), chosen.end());
       sequence.push_back(b);
     }

@@ -147,13 +147,9 @@ class RevolveSolver final : public Solver {
   }
   std::vector<Schedule> frontier(const Graph& graph, const SolveOptions& options) const override {
     Chain chain = require_chain(graph, name());
-    const int32_t n = chain.length();
-    std::vector<Schedule> schedules;
-    for (int32_t s = 1; s <= n; ++s) {
-      if (options.progress) options.progress(static_cast<double>(s - 1) / n, fmt::format("revolve: s = {} of {}", s, n));
-      schedules.push_back(schedule_from_computes(graph, revolve_compute_order(chain, s), fmt::format("revolve(s={})", s)));
-    }
-    return pareto_filter(std::move(schedules));
+    return sweep_frontier(chain.length(), options, "revolve: s", [&](int32_t s) {
+      return schedule_from_computes(graph, revolve_compute_order(chain, s), fmt::format("revolve(s={})", s));
+    });
   }
 };
 

@@ -89,10 +89,6 @@ Schedule segment_schedule(const Graph& graph, const Chain& chain, const std::vec
   return schedule_from_computes(graph, segment_compute_order(chain, ends), label);
 }
 
-void report(const SolveOptions& options, int32_t done, int32_t total, const std::string& what) {
-  if (options.progress) options.progress(static_cast<double>(done) / std::max(total, 1), what);
-}
-
 // Result for a pinned parameter: the single schedule if it fits, else kInfeasible with its peak.
 SolveResult pinned_budget(const Graph& graph, Schedule schedule, uint64_t budget_bytes, const std::string& pin) {
   SolveResult result = pick_for_budget(graph, {std::move(schedule)}, budget_bytes);
@@ -119,12 +115,9 @@ class SegmentsSolver final : public Solver {
   std::vector<Schedule> frontier(const Graph& graph, const SolveOptions& options) const override {
     Chain chain = require_chain(graph, name());
     const int32_t n = chain.length();
-    std::vector<Schedule> schedules;
-    for (int32_t k = 1; k <= n; ++k) {
-      report(options, k - 1, n, fmt::format("segments: K = {} of {}", k, n));
-      schedules.push_back(segment_schedule(graph, chain, equal_segment_ends(n, k), label(k)));
-    }
-    return pareto_filter(std::move(schedules));
+    return sweep_frontier(n, options, "segments: K", [&](int32_t k) {
+      return segment_schedule(graph, chain, equal_segment_ends(n, k), label(k));
+    });
   }
   SolveResult solve_budget(const Graph& graph, uint64_t budget_bytes, const SolveOptions& options) const override {
     if (options.segments == 0) return Solver::solve_budget(graph, budget_bytes, options);
@@ -177,12 +170,9 @@ class EveryKSolver final : public Solver {
   std::vector<Schedule> frontier(const Graph& graph, const SolveOptions& options) const override {
     Chain chain = require_chain(graph, name());
     const int32_t n = chain.length();
-    std::vector<Schedule> schedules;
-    for (int32_t k = 1; k <= n; ++k) {
-      report(options, k - 1, n, fmt::format("every-k: k = {} of {}", k, n));
-      schedules.push_back(segment_schedule(graph, chain, every_k_segment_ends(n, k), label(k)));
-    }
-    return pareto_filter(std::move(schedules));
+    return sweep_frontier(n, options, "every-k: k", [&](int32_t k) {
+      return segment_schedule(graph, chain, every_k_segment_ends(n, k), label(k));
+    });
   }
   SolveResult solve_budget(const Graph& graph, uint64_t budget_bytes, const SolveOptions& options) const override {
     return pinned_budget(graph, pinned(graph, options), budget_bytes, fmt::format("k = {}", options.every_k));

@@ -34,17 +34,7 @@ void expect_same_cost(double a, double b, const std::string& where) {
 // 220 while F3 runs (x, a, b, c). Dropping a after F2 and recomputing F1 before B2 costs 1 and the
 // peak becomes 130 (B2 runs with x, a, gb and its output ga). 130 is the floor: B2 needs x (for
 // B1), a, gb and ga at once. So: budget >= 220 -> cost 6; 130..219 -> cost 7; < 130 infeasible.
-Graph recompute_example() {
-  GraphBuilder b("recompute-example");
-  b.input("x", 10);
-  b.node("F1", 1, {"x"}, {{"a", 100}});
-  b.node("F2", 1, {"a"}, {{"b", 10}});
-  b.node("F3", 1, {"b"}, {{"c", 100}});
-  b.node("B3", 1, {"c"}, {{"gb", 10}});
-  b.node("B2", 1, {"a", "gb"}, {{"ga", 10}});
-  b.node("B1", 1, {"x", "ga"}, {{"gx", 10}});
-  return std::move(b).build();
-}
+using testing::recompute_example;  // drawn in tests/support/graphs.h
 
 TEST(Milp, HandCheckedRecomputation) {
   Graph g = recompute_example();

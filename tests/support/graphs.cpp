@@ -24,4 +24,28 @@ Graph spec_example_graph() {
   return std::move(b).build();
 }
 
+Graph saved_heavy_chain() {
+  GraphBuilder b("saved-heavy-3");
+  b.input("x", 10);
+  b.node("F1", 1, {"x"}, {{"a1", 10}, {"s1", 100}});
+  b.node("F2", 1, {"a1"}, {{"a2", 10}, {"s2", 100}});
+  b.node("F3", 1, {"a2"}, {{"a3", 1}, {"s3", 100}});
+  b.node("B3", 2, {"a2", "a3", "s3"}, {{"g2", 10}});
+  b.node("B2", 2, {"a1", "a2", "s2", "g2"}, {{"g1", 10}});
+  b.node("B1", 2, {"x", "a1", "s1", "g1"}, {{"g0", 10}});
+  return std::move(b).build();
+}
+
+Graph recompute_example() {
+  GraphBuilder b("recompute-example");
+  b.input("x", 10);
+  b.node("F1", 1, {"x"}, {{"a", 100}});
+  b.node("F2", 1, {"a"}, {{"b", 10}});
+  b.node("F3", 1, {"b"}, {{"c", 100}});
+  b.node("B3", 1, {"c"}, {{"gb", 10}});
+  b.node("B2", 1, {"a", "gb"}, {{"ga", 10}});
+  b.node("B1", 1, {"x", "ga"}, {{"gx", 10}});
+  return std::move(b).build();
+}
+
 }  // namespace gradrecomp::testing
