@@ -193,11 +193,14 @@ std::string short_kind(const torch::nn::Module& module) {
   return name;
 }
 
-void flatten_sequential(ModelGraph& graph, const torch::nn::Sequential& model, ValueId& last, int& counter) {
+void flatten_sequential(ModelGraph& graph, const torch::nn::Sequential& model, ValueId& last, int& counter,
+                        bool top_level) {
+  int child_index = 0;
   for (const torch::nn::AnyModule& child : *model) {
+    if (top_level) graph.begin_unit(std::to_string(child_index++));
     std::shared_ptr<torch::nn::Module> module = child.ptr();
     if (auto nested = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(module)) {
-      flatten_sequential(graph, torch::nn::Sequential(nested), last, counter);
+      flatten_sequential(graph, torch::nn::Sequential(nested), last, counter, false);
       continue;
     }
     std::string kind = short_kind(*module);
@@ -227,8 +230,18 @@ ValueId ModelGraph::add(std::string name, std::vector<ValueId> inputs, OpFn fn, 
                   " for earlier ops' outputs)");
     }
   }
-  ops_.push_back(ModelOp{std::move(name), std::move(kind), std::move(inputs), std::move(fn), std::move(module)});
+  ops_.push_back(ModelOp{std::move(name), std::move(kind), std::move(inputs), std::move(fn), std::move(module), unit_});
   return next;
+}
+
+void ModelGraph::begin_unit(std::string name) {
+  const bool plain = std::none_of(name.begin(), name.end(), [](unsigned char c) {
+    return c == '"' || c == '\\' || c < 0x20;
+  });
+  if (!plain) {
+    throw Error("model unit name \"" + name + "\" contains a quote, backslash or control character (expected plain text)");
+  }
+  unit_ = std::move(name);
 }
 
 ValueId ModelGraph::add_module(std::string name, torch::nn::AnyModule module, ValueId input) {
@@ -245,7 +258,8 @@ ModelGraph ModelGraph::from_sequential(torch::nn::Sequential model,
   ModelGraph graph(std::move(name));
   ValueId last = kBatch;
   int counter = 0;
-  flatten_sequential(graph, model, last, counter);
+  flatten_sequential(graph, model, last, counter, true);
+  graph.begin_unit("loss");
   graph.add("loss", {last}, [loss](const std::vector<torch::Tensor>& inputs) { return loss(inputs.at(0)); }, "loss");
   return graph;
 }
@@ -478,7 +492,9 @@ struct ModelExecutor::State {
 namespace {
 
 std::string meta_for(const ModelOp& op, const char* phase) {
-  return std::string("{\"op\": \"") + op.kind + "\", \"phase\": \"" + phase + "\"}";
+  std::string meta = std::string("{\"op\": \"") + op.kind + "\", \"phase\": \"" + phase + "\"";
+  if (!op.unit.empty()) meta += ", \"unit\": \"" + op.unit + "\"";
+  return meta + "}";
 }
 
 double median_of(std::vector<double> values) {

@@ -68,6 +68,8 @@ struct ModelOp {
   std::vector<ValueId> inputs;                 // kBatch or outputs of earlier ops
   OpFn fn;
   std::shared_ptr<torch::nn::Module> module;   // optional: parameters and buffers of the op
+  std::string unit;                            // the top-level block the op belongs to ("" if none):
+                                               // checkpoint_sequential-style baselines segment by it
 };
 
 class ModelGraph {
@@ -80,8 +82,12 @@ class ModelGraph {
   ValueId add(std::string name, std::vector<ValueId> inputs, OpFn fn, std::string kind = "fn",
               std::shared_ptr<torch::nn::Module> module = nullptr);
   ValueId add_module(std::string name, torch::nn::AnyModule module, ValueId input);
+  // Ops added from now on belong to top-level unit `name` (a Sequential's child, a ResNet block,
+  // a transformer layer). Units are written to the training graph as node meta "unit".
+  void begin_unit(std::string name);
 
-  // One op per leaf module of `model` (nested Sequentials are flattened), then a "loss" op.
+  // One op per leaf module of `model` (nested Sequentials are flattened; each top-level child is
+  // a unit named by its index), then a "loss" op (unit "loss").
   static ModelGraph from_sequential(torch::nn::Sequential model,
                                     std::function<torch::Tensor(const torch::Tensor&)> loss,
                                     std::string name = "sequential");
@@ -99,6 +105,7 @@ class ModelGraph {
  private:
   std::string name_;
   std::vector<ModelOp> ops_;
+  std::string unit_;
 };
 
 // Gives every parameter without a gradient a zero one, so that gradient memory exists before a
