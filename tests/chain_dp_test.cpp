@@ -186,7 +186,11 @@ int compare_with_exhaustive(const Graph& g) {
     std::optional<double> best = cost_within(brute, budget);
     SolveResult r = dp_solver->solve_budget(g, budget, {});
     EXPECT_EQ(r.status == SolveStatus::kSolved, best.has_value()) << "budget " << budget;
-    EXPECT_EQ(r.min_feasible_peak_bytes, brute.front().peak_bytes) << "budget " << budget;
+    // The smallest peak is searched for only when the budget is infeasible; a solved budget
+    // reports its schedule's peak.
+    EXPECT_EQ(r.min_feasible_peak_bytes,
+              r.status == SolveStatus::kSolved ? r.schedule.peak_bytes : brute.front().peak_bytes)
+        << "budget " << budget;
     std::optional<ChainPlan> table_plan = dp.plan_for_budget(budget);
     std::optional<ChainPlan> direct_plan = solve_chain_budget(model, budget);
     EXPECT_EQ(table_plan.has_value(), direct_plan.has_value()) << "budget " << budget;
@@ -343,6 +347,9 @@ void expect_dp_matches_enumeration(const ChainModel& model, const std::string& w
   }
   ChainDp dp(model);
   ASSERT_EQ(dp.frontier().size(), pareto.size());
+  // The scalar smallest-peak DP (which stops at a lower bound once an option reaches it) finds the
+  // smallest replayed peak of every plan.
+  EXPECT_EQ(chain_min_peak_bytes(model), pareto.front().peak_bytes);
   for (size_t i = 0; i < pareto.size(); ++i) {
     EXPECT_EQ(dp.frontier()[i].peak_bytes, pareto[i].peak_bytes) << "point " << i;
     EXPECT_TRUE(same_cost(dp.frontier()[i].cost, pareto[i].cost)) << "point " << i;
@@ -405,6 +412,30 @@ TEST(ChainDp, TableAndTopDownAgreeOnLongerChains) {
         ASSERT_EQ(direct.has_value(), table.has_value()) << budget;
         if (direct) EXPECT_TRUE(same_cost(direct->cost, table->cost)) << budget;
       }
+    }
+  }
+}
+
+// chain_min_peak_bytes stops evaluating a subproblem's options once one reaches a lower bound of
+// its peak (see chain_dp_budget.cpp); it must still find the table's smallest peak, here on
+// 30-stage chains where every other stage has a second, lean keep option (kept = the activation
+// only; the backward recomputes the rest), with and without workspaces, exact and with slots.
+TEST(ChainDp, SmallestPeakMatchesTheTableWithKeepOptions) {
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    RandomChainOptions options;
+    options.with_workspace = seed != 1;
+    Graph g = random_chain(30, seed, options);
+    ChainModel model = chain_model_of(g, require_chain(g, "test"));
+    for (size_t i = 0; i < model.stages.size(); i += 2) {
+      ChainModelStage& st = model.stages[i];
+      KeepOption lean = st.keep_options[0];
+      lean.kept_bytes = st.activation_bytes;
+      lean.backward_cost += st.forward_cost;
+      st.keep_options.push_back(lean);
+    }
+    for (int32_t slots : {0, 50}) {
+      ChainDp dp(model, slots);
+      EXPECT_EQ(chain_min_peak_bytes(model, slots), dp.min_peak_bytes()) << g.name() << " slots " << slots;
     }
   }
 }

@@ -45,7 +45,9 @@ enum class SolveStatus { kSolved, kInfeasible };
 struct SolveResult {
   SolveStatus status = SolveStatus::kInfeasible;
   Schedule schedule;                      // meaningful when kSolved
-  uint64_t min_feasible_peak_bytes = 0;   // the smallest peak this solver reaches on the graph
+  // kInfeasible: the smallest peak this solver reaches on the graph. kSolved: some solvers
+  // (chain-dp, dtr, milp) report their schedule's peak here rather than search for the smallest.
+  uint64_t min_feasible_peak_bytes = 0;
   bool proven_optimal = false;            // optimal among all schedules of the solver's model
   std::optional<double> lower_bound_cost; // a proven lower bound on the optimal cost, if known
   std::string note;                       // anything the user should know (which solver `auto` used...)

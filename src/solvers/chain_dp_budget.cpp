@@ -4,7 +4,10 @@
 // solve_chain_budget runs the recurrence top-down from N(1, n) with the budget left at each
 // subproblem (N or S). Answers are memoised per subproblem as budget intervals: if the cheapest
 // plan within budget P costs c with peak p, every budget in [p, P] has the same answer (the plan
-// fits, and a smaller budget cannot do better than P). Shortcuts: a budget at or above the
+// fits, and a smaller budget cannot do better than P); the evaluation at P also finds a budget
+// `until` > P below which nothing can change (best_choice in chain_dp_internal.h), so the memo
+// keeps [p, until) and an infeasible subproblem stays known infeasible below its own `until`.
+// Shortcuts: a budget at or above the
 // subproblem's store-all peak gets the least cost at once, a budget below a simple lower bound of
 // its peak is infeasible at once, and branch and bound skips options. At roomy budgets this
 // touches a small part of the table; at tight ones it evaluates many (subproblem, budget) pairs,
@@ -48,10 +51,13 @@ class Triangle {
   std::vector<ptrdiff_t> row_;
 };
 
-// Evaluations (per (s, t) pair on average) the top-down pass may spend before the cut table takes
-// over. Each costs O(n); on random chains of 50-100 stages the whole table is worth roughly
-// 30-100 evaluations per pair, and a table cut at a roomy budget is barely smaller.
-constexpr int32_t kTopDownEvaluationsPerSubproblem = 100;
+// Work the top-down pass may spend before the cut table takes over, counted in subproblem
+// look-ups (memo or bound answers included), per n^3. Each evaluation makes O(n) look-ups; the
+// earlier limit of 100 evaluations per (s, t) pair came to about 57 n^3 look-ups on random
+// 100-stage chains. Counting look-ups rather than evaluations keeps the time spent before the
+// hand-over about the same now that the memo's longer intervals leave fewer, costlier
+// evaluations (docs/benchmarks/chain_dp.md).
+constexpr int32_t kTopDownLookupsPerCube = 60;
 
 class TopDown {
   struct Memo;  // below
@@ -125,31 +131,42 @@ class TopDown {
   }
 
   // The answers known without evaluating the options (bounds, memo) are looked up inline, in the
-  // caller's loop; evaluate() runs the options.
-  std::optional<Point> solve(Sub sub, uint64_t budget) {
+  // caller's loop; evaluate() runs the options. `until` (out): the answer stays the same for
+  // budgets in [budget, until) (see best_choice).
+  std::optional<Point> solve(Sub sub, uint64_t budget, uint64_t& until) {
+    if (++lookups_ > lookup_limit_) throw WorkLimit{};
     const bool kept = sub.kept_option >= 0;
     Entry& e = kept ? s_[s_at(sub.s, sub.t, sub.kept_option)] : n_[index_(sub.s, sub.t)];
-    if (budget < e.lower) return std::nullopt;
-    if (budget >= e.store_all) return Point{e.store_all, e.least};
-    const Memo& memo = e.memo;
-    if (memo.infeasible_up_to != chain_dp_detail::kNoPeak && budget <= memo.infeasible_up_to) return std::nullopt;
-    auto it = std::upper_bound(memo.known.begin(), memo.known.end(), budget,
-                               [](uint64_t b, const Known& k) { return b < k.low; });
-    if (it != memo.known.begin() && budget <= (it - 1)->high) return Point{(it - 1)->low, (it - 1)->cost};
-    return evaluate(sub, budget, e.memo);
-  }
-
-  [[gnu::noinline]] std::optional<Point> evaluate(Sub sub, uint64_t budget, Memo& memo) {
-    if (++evaluations_ > evaluation_limit_) throw EvaluationLimit{};
-    std::optional<Choice> best =
-        chain_dp_detail::best_choice(m_, sub, budget, [this](Sub child, uint64_t b) { return solve(child, b); });
-    if (!best) {
-      if (memo.infeasible_up_to == chain_dp_detail::kNoPeak || budget > memo.infeasible_up_to) {
-        memo.infeasible_up_to = budget;
-      }
+    if (budget < e.lower) {
+      until = e.lower;
       return std::nullopt;
     }
-    remember(memo, Known{best->peak, budget, best->cost});
+    if (budget >= e.store_all) {
+      until = chain_dp_detail::kNoPeak;
+      return Point{e.store_all, e.least};
+    }
+    const Memo& memo = e.memo;
+    if (memo.infeasible_below != 0 && budget < memo.infeasible_below) {
+      until = memo.infeasible_below;
+      return std::nullopt;
+    }
+    auto it = std::upper_bound(memo.known.begin(), memo.known.end(), budget,
+                               [](uint64_t b, const Known& k) { return b < k.low; });
+    if (it != memo.known.begin() && budget < (it - 1)->end) {
+      until = (it - 1)->end;
+      return Point{(it - 1)->low, (it - 1)->cost};
+    }
+    return evaluate(sub, budget, e.memo, until);
+  }
+
+  [[gnu::noinline]] std::optional<Point> evaluate(Sub sub, uint64_t budget, Memo& memo, uint64_t& until) {
+    std::optional<Choice> best = chain_dp_detail::best_choice(
+        m_, sub, budget, [this](Sub child, uint64_t b, uint64_t& u) { return solve(child, b, u); }, until);
+    if (!best) {
+      memo.infeasible_below = std::max(memo.infeasible_below, until);
+      return std::nullopt;
+    }
+    remember(memo, Known{best->peak, until, best->cost});
     return Point{best->peak, best->cost};
   }
 
@@ -165,26 +182,26 @@ class TopDown {
       }
       return;
     }
-    std::optional<Choice> best =
-        chain_dp_detail::best_choice(m_, sub, budget, [this](Sub child, uint64_t b) { return solve(child, b); });
+    uint64_t until = 0;
+    std::optional<Choice> best = chain_dp_detail::best_choice(
+        m_, sub, budget, [this](Sub child, uint64_t b, uint64_t& u) { return solve(child, b, u); }, until);
     GRADRECOMP_ASSERT(best.has_value(), fmt::format("subproblem ({}, {}, {}) has no plan within {}", sub.s, sub.t,
                                                     sub.kept_option, budget));
     chain_dp_detail::emit_choice(m_, sub, budget, best->split, best->option, ops,
                                  [this](Sub child, uint64_t b, std::vector<ChainOp>& out) { plan(child, b, out); });
   }
 
-  uint64_t evaluations() const { return evaluations_; }
-  void set_evaluation_limit(uint64_t limit) { evaluation_limit_ = limit; }
-  struct EvaluationLimit {};
+  void set_lookup_limit(uint64_t limit) { lookup_limit_ = limit; }
+  struct WorkLimit {};
 
  private:
   struct Known {
-    uint64_t low, high;  // the answer holds for budgets in [low, high]; low is its peak
+    uint64_t low, end;  // the answer holds for budgets in [low, end); low is its peak
     double cost;
   };
   struct Memo {
-    uint64_t infeasible_up_to = chain_dp_detail::kNoPeak;  // kNoPeak: none known
-    std::vector<Known> known;                              // disjoint, sorted by low
+    uint64_t infeasible_below = 0;  // no plan within any budget below this
+    std::vector<Known> known;       // disjoint, sorted by low
   };
   // Everything solve() reads about one subproblem, side by side (one cache line or two).
   struct Entry {
@@ -200,11 +217,11 @@ class TopDown {
     // Intervals of different answers cannot overlap (the optimum is a function of the budget);
     // overlapping ones are the same answer (up to rounding) and are merged.
     auto first = std::lower_bound(memo.known.begin(), memo.known.end(), k.low,
-                                  [](const Known& e, uint64_t low) { return e.high < low; });
+                                  [](const Known& e, uint64_t low) { return e.end <= low; });
     auto last = first;
-    while (last != memo.known.end() && last->low <= k.high) {
+    while (last != memo.known.end() && last->low < k.end) {
       k.low = std::min(k.low, last->low);
-      k.high = std::max(k.high, last->high);
+      k.end = std::max(k.end, last->end);
       k.cost = std::min(k.cost, last->cost);
       ++last;
     }
@@ -217,8 +234,8 @@ class TopDown {
   std::vector<size_t> cheapest_;
   std::vector<Entry> n_, s_;  // N(s, t) at index_(s, t), S(s, t, o) at s_at(s, t, o)
   std::vector<size_t> s_base_;
-  uint64_t evaluations_ = 0;
-  uint64_t evaluation_limit_ = UINT64_MAX;
+  uint64_t lookups_ = 0;
+  uint64_t lookup_limit_ = UINT64_MAX;
 };
 
 }  // namespace
@@ -233,12 +250,13 @@ std::optional<ChainPlan> solve_chain_budget(const ChainModel& model, uint64_t bu
   // cut at this budget, is cheaper (bench/chain_dp_bench.cpp measures both).
   try {
     TopDown top(m);
-    top.set_evaluation_limit(static_cast<uint64_t>(kTopDownEvaluationsPerSubproblem) * m.n * m.n);
-    if (!top.solve(Sub{1, m.n, -1}, local)) return std::nullopt;
+    top.set_lookup_limit(static_cast<uint64_t>(kTopDownLookupsPerCube) * m.n * m.n * m.n);
+    uint64_t until = 0;
+    if (!top.solve(Sub{1, m.n, -1}, local, until)) return std::nullopt;
     std::vector<ChainOp> ops;
     top.plan(Sub{1, m.n, -1}, local, ops);
     return replay_chain_ops(model, std::move(ops));
-  } catch (const TopDown::EvaluationLimit&) {
+  } catch (const TopDown::WorkLimit&) {
     return ChainDp(model, memory_slots, {}, budget_bytes).plan_for_budget(budget_bytes);
   }
 }
@@ -258,40 +276,80 @@ uint64_t chain_min_peak_bytes(const ChainModel& model, int32_t memory_slots) {
   std::vector<uint64_t> s_flat(n_by_start.size() * max_options, 0), s_flat_by_end(s_flat.size(), 0);
   auto s_peak = [&](int32_t s, int32_t t, size_t o) -> uint64_t& { return s_flat[idx(s, t) * max_options + o]; };
   auto s_peak_by_end = [&](int32_t s, int32_t t, size_t o) { return s_flat_by_end[idx(t, s) * max_options + o]; };
-  auto min_peak = [&](int32_t s, int32_t t, int32_t kept_option) {
+  // Lower bounds of every plan's local peak, from ops every plan runs with bytes every plan holds
+  // (a(s-1) is live throughout, d(t) until backward t, stage t's kept bytes too for S):
+  //   - the backward of each stage j: bw(j) (j == s), a(s-1) + bw(j) (j > s; a(s-1) != a(j-1));
+  //   - the forward of each stage j < t (N: j <= t) before backward t, with d(t) (and K(t, o)
+  //     for S) live: fw(s) with fw(j) = min(fd(j), fk(j, o)), and a(s-1) + fw(j) for j > s.
+  // When an option reaches the bound, no other can do better: the rest are skipped, so the result
+  // is the same as evaluating every option, in far fewer steps (the smallest peak is usually set
+  // by one large stage and reached by recomputing from a(s-1)).
+  std::vector<uint64_t> min_forward(n + 1, 0), min_backward(n + 1, 0);
+  for (int32_t k = 1; k <= n; ++k) {
+    min_forward[k] = m.discard_peak[k];
+    min_backward[k] = chain_dp_detail::kNoPeak;
+    for (const Option& o : m.options[k]) {
+      min_forward[k] = std::min(min_forward[k], o.forward_peak);
+      min_backward[k] = std::min(min_backward[k], o.backward_peak);
+    }
+  }
+  // later_backward / later_forward: max of min_backward / min_forward over s < j <= t for N,
+  // s < j < t for S (0 when empty); sweep_all: fw(s, t), the peak of forward-discard s..t-1.
+  auto min_peak = [&](int32_t s, int32_t t, int32_t kept_option, uint64_t later_backward, uint64_t later_forward,
+                      uint64_t sweep_all) {
     const bool kept = kept_option >= 0;
     if (kept && s == t) return m.options[t][kept_option].backward_peak;
-    uint64_t best = chain_dp_detail::kNoPeak;
     const uint64_t entry = m.d[t] + (kept ? m.options[t][kept_option].kept : 0);
     const uint64_t a_before = m.a[s - 1];
+    uint64_t lower = std::max(entry + min_forward[s], kept ? a_before + m.options[t][kept_option].backward_peak
+                                                             : min_backward[s]);
+    if (s < t) lower = std::max({lower, a_before + later_backward, entry + a_before + later_forward});
     auto right_of = [&](int32_t start) { return kept ? s_peak_by_end(start, t, kept_option) : n_by_end[idx(t, start)]; };
+    const uint64_t* left = &n_by_start[idx(s, 0)];  // left[s'-1] = N(s, s'-1)
+    uint64_t best = chain_dp_detail::kNoPeak;
+    // Checkpoint at s' = t first (recompute everything from a(s-1)): it usually reaches the bound.
+    if (s < t) {
+      best = std::max({entry + sweep_all, a_before + right_of(t), left[t - 1]});
+      if (best <= lower) return best;
+    }
     uint64_t sweep_max = 0;
     const int32_t last_keep = kept ? t - 1 : (s == t ? t : t - 1);
     for (int32_t k = s; k <= last_keep; ++k) {
       if (k > s) sweep_max = std::max(sweep_max, (k - 1 > s ? a_before : 0) + m.discard_peak[k - 1]);
+      if (entry + sweep_max >= best) break;  // grows with k
       for (size_t oi = 0; oi < m.options[k].size(); ++oi) {
         const Option& o = m.options[k][oi];
         uint64_t peak = std::max(entry + std::max(sweep_max, (k > s ? a_before : 0) + o.forward_peak), s_peak(s, k, oi));
         if (k < t) peak = std::max(peak, m.hold(s, k, o) + right_of(k + 1));
         best = std::min(best, peak);
       }
+      if (best <= lower) return best;
     }
     uint64_t forward_max = 0;
-    const uint64_t* left = &n_by_start[idx(s, 0)];  // left[s'-1] = N(s, s'-1)
-    for (int32_t split = s + 1; split <= t; ++split) {
+    for (int32_t split = s + 1; split < t; ++split) {
       forward_max = std::max(forward_max, (split - 1 > s ? a_before : 0) + m.discard_peak[split - 1]);
+      if (entry + forward_max >= best) break;  // grows with s'
       best = std::min(best, std::max({entry + forward_max, a_before + right_of(split), left[split - 1]}));
+      if (best <= lower) return best;
     }
     return best;
   };
-  for (int32_t length = 1; length <= n; ++length) {
-    for (int32_t s = 1; s + length - 1 <= n; ++s) {
-      const int32_t t = s + length - 1;
+  // By decreasing s, then increasing t: every child (right: larger start, same end; left: same
+  // start, smaller end, or S(s, s) before N(s, s)) is known when needed.
+  for (int32_t s = n; s >= 1; --s) {
+    uint64_t later_backward = 0, later_forward = 0, sweep_all = 0;
+    for (int32_t t = s; t <= n; ++t) {
+      const uint64_t backward_before_t = later_backward, forward_before_t = later_forward;  // s < j < t
+      if (t > s) {
+        later_backward = std::max(later_backward, min_backward[t]);
+        later_forward = std::max(later_forward, min_forward[t]);
+        sweep_all = std::max(sweep_all, (t - 1 > s ? m.a[s - 1] : 0) + m.discard_peak[t - 1]);
+      }
       for (size_t o = 0; o < m.options[t].size(); ++o) {
-        s_peak(s, t, o) = min_peak(s, t, static_cast<int32_t>(o));
+        s_peak(s, t, o) = min_peak(s, t, static_cast<int32_t>(o), backward_before_t, forward_before_t, sweep_all);
         s_flat_by_end[idx(t, s) * max_options + o] = s_peak(s, t, o);
       }
-      uint64_t best = min_peak(s, t, -1);
+      uint64_t best = min_peak(s, t, -1, later_backward, later_forward, sweep_all);
       n_by_start[idx(s, t)] = best;
       n_by_end[idx(t, s)] = best;
     }

@@ -77,25 +77,43 @@ inline double combined_cost(double forward, double right, double left) { return 
 // Lower bounds may differ from an option's real cost by rounding; prune only beyond this.
 inline bool bound_exceeds(double bound, double best) { return bound * (1 - 1e-12) > best; }
 
-// Evaluates every option of `sub` within local budget P; child(Sub, P) -> std::optional<Point>
-// is the best point of a smaller subproblem within P. Options whose lower bound exceeds the best
-// found so far are skipped (branch and bound). Ties keep the smaller peak.
+// Evaluates every option of `sub` within local budget P; child(Sub, P, until) -> std::optional<Point>
+// is the best point of a smaller subproblem within P, and sets `until` to a budget above P below
+// which that answer stays the same (for an infeasible child: below which it stays infeasible;
+// kNoPeak: for good). Options whose lower bound exceeds the best found so far are skipped (branch
+// and bound). Ties keep the smaller peak.
+// `until` (out): a budget above P below which the result stays the same. Every option's value
+// is constant while its children's answers are and it stays infeasible while its floor, hold or
+// children say so; an option skipped by bound stays skipped, since the best only gets cheaper
+// with the budget. So the result holds for every budget in [P, until) with until = the smallest
+// such limit over the options that could still beat the best (the top-down memo keeps the whole
+// interval).
 template <class ChildFn>
-std::optional<Choice> best_choice(const Sizes& m, Sub sub, uint64_t budget, ChildFn&& child) {
+std::optional<Choice> best_choice(const Sizes& m, Sub sub, uint64_t budget, ChildFn&& child, uint64_t& until) {
   const int32_t s = sub.s, t = sub.t;
   const bool kept = sub.kept_option >= 0;
   std::optional<Choice> best;
+  until = kNoPeak;
   auto consider = [&](int32_t split, int32_t option, uint64_t peak, double cost) {
     if (!best || cost < best->cost || (cost == best->cost && peak < best->peak)) best = Choice{split, option, peak, cost};
   };
+  // An option whose cost is at least `bound` may change (or become feasible) from budget `at` on.
+  auto limit = [&](uint64_t at, double bound) {
+    if (at < until && !(best && bound_exceeds(bound, best->cost))) until = at;
+  };
+  auto add = [](uint64_t hold, uint64_t at) { return at == kNoPeak || hold > kNoPeak - at ? kNoPeak : hold + at; };
   if (kept && s == t) {
     const Option& o = m.options[t][sub.kept_option];
     if (o.backward_peak <= budget) consider(t, -1, o.backward_peak, o.backward_cost);
+    else until = o.backward_peak;
     return best;
   }
   const uint64_t entry = m.d[t] + (kept ? m.options[t][sub.kept_option].kept : 0);  // live besides a(s-1)
   const uint64_t a_before = m.a[s - 1];
   const double least = kept ? m.least_cost_kept(s, t, sub.kept_option) : m.least_cost(s, t);
+  auto least_of = [&](int32_t from) {  // least cost of the right child (from, t)
+    return kept ? m.least_cost_kept(from, t, sub.kept_option) : m.least_cost(from, t);
+  };
   // sweep-keep at k: forward-discard s..k-1, forward-keep k; right child (k+1, t), left S(s, k, o).
   uint64_t sweep_max = 0;  // max(fd(s), max_{s<j<k} A(s-1) + fd(j)); 0 when k == s
   double sweep_cost = 0;
@@ -105,26 +123,39 @@ std::optional<Choice> best_choice(const Sizes& m, Sub sub, uint64_t budget, Chil
       sweep_max = std::max(sweep_max, (k - 1 > s ? a_before : 0) + m.discard_peak[k - 1]);
       sweep_cost += m.discard_cost[k - 1];
     }
-    if (entry + sweep_max > budget) break;                                   // grows with k
+    if (entry + sweep_max > budget) {                                         // grows with k
+      limit(entry + sweep_max, sweep_cost + least);
+      break;
+    }
     if (best && bound_exceeds(sweep_cost + least, best->cost)) break;        // grows with k
     for (size_t oi = 0; oi < m.options[k].size(); ++oi) {
       const Option& o = m.options[k][oi];
       const uint64_t floor = entry + std::max(sweep_max, (k > s ? a_before : 0) + o.forward_peak);
-      if (floor > budget) continue;
       const double forward = sweep_cost + o.forward_cost;
+      const double left_least = m.least_cost_kept(s, k, static_cast<int32_t>(oi));
+      const double option_least = forward + (k < t ? least_of(k + 1) : 0.0) + left_least;
+      if (floor > budget) {
+        limit(floor, option_least);
+        continue;
+      }
       std::optional<Point> right;
       uint64_t hold = 0;
       if (k < t) {
         hold = m.hold(s, k, o);
-        if (hold > budget) continue;
-        right = child(Sub{k + 1, t, sub.kept_option}, budget - hold);
+        if (hold > budget) {
+          limit(hold, option_least);
+          continue;
+        }
+        uint64_t right_until = kNoPeak;
+        right = child(Sub{k + 1, t, sub.kept_option}, budget - hold, right_until);
+        limit(add(hold, right_until), option_least);
         if (!right) continue;
       }
       const double right_cost = right ? right->cost : 0.0;
-      if (best && bound_exceeds(forward + right_cost + m.least_cost_kept(s, k, static_cast<int32_t>(oi)), best->cost)) {
-        continue;
-      }
-      std::optional<Point> left = child(Sub{s, k, static_cast<int32_t>(oi)}, budget);
+      if (best && bound_exceeds(forward + right_cost + left_least, best->cost)) continue;
+      uint64_t left_until = kNoPeak;
+      std::optional<Point> left = child(Sub{s, k, static_cast<int32_t>(oi)}, budget, left_until);
+      limit(left_until, option_least);
       if (!left) continue;
       uint64_t peak = std::max(floor, left->peak);
       if (right) peak = std::max(peak, hold + right->peak);
@@ -133,19 +164,31 @@ std::optional<Choice> best_choice(const Sizes& m, Sub sub, uint64_t budget, Chil
   }
   // checkpoint at s': forward-discard s..s'-1; right child (s', t) holding a(s-1); free a(s'-1);
   // left N(s, s'-1).
-  if (a_before > budget) return best;
+  if (t == s) return best;
+  if (a_before > budget) {
+    limit(a_before, least + m.discard_cost[s]);
+    return best;
+  }
   uint64_t forward_max = 0;
   double forward_cost = 0;
   for (int32_t split = s + 1; split <= t; ++split) {
     forward_max = std::max(forward_max, (split - 1 > s ? a_before : 0) + m.discard_peak[split - 1]);
     forward_cost += m.discard_cost[split - 1];
     const uint64_t floor = entry + forward_max;
-    if (floor > budget) break;                                               // grows with s'
+    if (floor > budget) {                                                    // grows with s'
+      limit(floor, forward_cost + least);
+      break;
+    }
     if (best && bound_exceeds(forward_cost + least, best->cost)) break;      // grows with s'
-    std::optional<Point> right = child(Sub{split, t, sub.kept_option}, budget - a_before);
+    const double option_least = forward_cost + least_of(split) + m.least_cost(s, split - 1);
+    uint64_t right_until = kNoPeak;
+    std::optional<Point> right = child(Sub{split, t, sub.kept_option}, budget - a_before, right_until);
+    limit(add(a_before, right_until), option_least);
     if (!right) continue;
     if (best && bound_exceeds(forward_cost + right->cost + m.least_cost(s, split - 1), best->cost)) continue;
-    std::optional<Point> left = child(Sub{s, split - 1, -1}, budget);
+    uint64_t left_until = kNoPeak;
+    std::optional<Point> left = child(Sub{s, split - 1, -1}, budget, left_until);
+    limit(left_until, option_least);
     if (!left) continue;
     consider(split, -1, std::max({floor, a_before + right->peak, left->peak}),
              combined_cost(forward_cost, right->cost, left->cost));

@@ -87,17 +87,18 @@ class ChainDpSolver final : public Solver {
     Chain chain = require_chain(graph, kName);
     ChainModel model = chain_model_of(graph, chain);
     SolveResult result;
-    // The model's smallest peak (O(n^3), no frontier): an upper bound of the replayed one.
-    const uint64_t model_min = chain_min_peak_bytes(model, options.memory_slots);
-    result.min_feasible_peak_bytes = model_min;
     if (std::optional<ChainPlan> plan = solve_chain_budget(model, budget_bytes, options.memory_slots)) {
       result.status = SolveStatus::kSolved;
       result.schedule = schedule_from_computes(graph, chain_computes(chain, plan->ops), kName);
       result.schedule.budget_bytes = budget_bytes;
       result.proven_optimal = options.memory_slots == 0;
-      result.min_feasible_peak_bytes = std::min(model_min, result.schedule.peak_bytes);
+      // The smallest peak is only searched for when the budget is infeasible (that search is a
+      // DP of its own); a solved budget reports the smallest peak known, this schedule's.
+      result.min_feasible_peak_bytes = result.schedule.peak_bytes;
       return result;
     }
+    // The model's smallest peak (scalar DP, no frontier): an upper bound of the replayed one.
+    const uint64_t model_min = chain_min_peak_bytes(model, options.memory_slots);
     // The model is an upper bound of the replay: its smallest-peak plan may still fit once replayed.
     std::optional<ChainPlan> smallest = solve_chain_budget(model, model_min, options.memory_slots);
     GRADRECOMP_ASSERT(smallest.has_value(), fmt::format("no plan at the model's own min peak {}", model_min));

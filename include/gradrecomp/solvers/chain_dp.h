@@ -62,7 +62,10 @@
 //             ones merged, and the total cannot beat the optimum, so it equals it.
 //             solve_chain_budget evaluates the same recurrence top-down for one budget, memoised
 //             per subproblem as intervals of budgets with known answers (if the optimum at P has
-//             peak p, the optimum is the same for every budget in [p, P]), with shortcuts: a
+//             peak p, the optimum is the same for every budget in [p, P]; and it stays the same
+//             above P up to the smallest budget at which an option that could still beat it
+//             changes value or becomes feasible, which the evaluation at P finds from its
+//             options' floors and holds and its children's own intervals), with shortcuts: a
 //             budget >= the subproblem's store-all peak gets its least cost at once, one below a
 //             simple lower bound of its peak is infeasible at once, and branch and bound cuts
 //             options (both sweeps cost at least the subproblem's least cost + their discards).
@@ -74,7 +77,9 @@
 //             stage, K = largest frontier size of a subproblem (K <= number of distinct peaks;
 //             with memory_slots, K <= rounded store-all peak / slot_bytes + 1). Rebuilding a plan:
 //             O(ops log K). Single budget: O(n^3 O^2) subproblem evaluations in the worst case, far
-//             fewer in practice. chain_min_peak_bytes: O(n^3 O^2). Measured figures:
+//             fewer in practice. chain_min_peak_bytes: O(n^3 O^2) in the worst case; it stops
+//             a subproblem's options once one reaches a lower bound of the subproblem's peak,
+//             which on random chains leaves about O(n^2). Measured figures:
 //             bench/chain_dp_bench.cpp, docs/benchmarks/chain_dp.md.
 // Memory model: ops as in chain_model.h; replay_chain_ops() replays ops with earliest frees and
 //             gives exactly the DP's peak. For spec graphs the adapter (the `chain-dp` solver)
@@ -162,12 +167,12 @@ class ChainDp {
 
 // The cheapest plan within budget_bytes (whole-step, baseline included), for this one budget:
 // top-down (see Recurrence), falling back to a table cut at the budget when the top-down pass
-// runs past 100 n^2 subproblem evaluations (tight budgets). Same optimum as
+// runs past 60 n^3 subproblem look-ups (tight budgets). Same optimum as
 // ChainDp(model, memory_slots).plan_for_budget(budget_bytes).
 std::optional<ChainPlan> solve_chain_budget(const ChainModel& model, uint64_t budget_bytes,
                                             int32_t memory_slots = 0);
 
-// The smallest whole-step model peak of any plan (O(n^3) scalar DP, no frontier).
+// The smallest whole-step model peak of any plan (scalar DP, no frontier; see Complexity).
 uint64_t chain_min_peak_bytes(const ChainModel& model, int32_t memory_slots = 0);
 
 // The model's store-all plan: forward-keep every stage with its cheapest option, then every
