@@ -38,6 +38,9 @@ if(GRADRECOMP_BUILD_TESTS)
                                                nlohmann_json::nlohmann_json)
     gtest_discover_tests(${test_name} DISCOVERY_TIMEOUT 60)
   endforeach()
+  if(TARGET cli_gap_test)
+    add_dependencies(cli_gap_test gradrecomp)  # runs the built CLI
+  endif()
 endif()
 
 # bench/milp/ (not bench/*_bench.cpp, which cmake/bench.cmake builds without CBC).

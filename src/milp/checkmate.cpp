@@ -39,6 +39,32 @@ CheckmateFormulation::CheckmateFormulation(const Graph& graph, Objective objecti
     scale_ = graph.total_cost() > 0 ? graph.total_cost() : 1.0;
   }
   const bool aux_integer = !options.continuous_auxiliaries;
+  const bool lazy = !options.detailed_stages.empty();
+  GRADRECOMP_ASSERT(!lazy || static_cast<int32_t>(options.detailed_stages.size()) == T,
+                    "lazy stages need one flag per stage");
+  // Lazy mode: graph inputs with a reader >= t are live during all of stage t in every schedule
+  // (never recomputable); a recomputation that cannot fit beside them is fixed to 0.
+  std::vector<uint64_t> held_inputs_bytes(T + 1, 0);
+  for (TensorId k : graph.graph_inputs()) {
+    const auto& readers = graph.tensor(k).readers;
+    for (int32_t t = 0; !readers.empty() && t <= readers.back(); ++t) held_inputs_bytes[t] += graph.tensor(k).bytes;
+  }
+  auto touched_bytes = [&](NodeId n) {
+    uint64_t total = graph.node(n).workspace_bytes;
+    for (TensorId k : graph.node(n).outputs) total += graph.tensor(k).bytes;
+    for (TensorId k : graph.node(n).inputs) {
+      const auto& out = graph.node(n).outputs;
+      if (std::find(out.begin(), out.end(), k) == out.end()) total += graph.tensor(k).bytes;
+    }
+    return total;
+  };
+  auto cannot_fit = [&](int32_t t, NodeId i) {
+    uint64_t during = touched_bytes(i) + held_inputs_bytes[t];
+    for (TensorId k : graph.node(i).inputs) {
+      if (graph.is_graph_input(k) && graph.tensor(k).readers.back() >= t) during -= graph.tensor(k).bytes;
+    }
+    return during > budget_bytes;
+  };
 
   // ---- R[t,i]: node i computed in stage t (i <= t); R[t,t] = 1.
   r_.assign(T, {});
@@ -46,6 +72,7 @@ CheckmateFormulation::CheckmateFormulation(const Graph& graph, Objective objecti
     r_[t].assign(t + 1, -1);
     for (NodeId i = 0; i <= t; ++i) {
       if (i < t && options.prune && latest_desc[i] < t) continue;
+      if (i < t && lazy && !peak_mode && cannot_fit(t, i)) continue;
       double cost = peak_mode ? 0.0 : graph.node(i).cost / scale_;
       r_[t][i] = program_.add_column(i == t ? 1 : 0, 1, cost, true);
     }
@@ -74,8 +101,8 @@ CheckmateFormulation::CheckmateFormulation(const Graph& graph, Objective objecti
         row.terms.push_back({r(t, i), 1.0});
         NodeId p = graph.tensor(k).producer;
         if (p != kNoNode) {
-          GRADRECOMP_ASSERT(r(t, p) >= 0, fmt::format("producer {} pruned in stage {} but reader {} kept", p, t, i));
-          row.terms.push_back({r(t, p), -1.0});
+          GRADRECOMP_ASSERT(lazy || r(t, p) >= 0, fmt::format("producer {} pruned in stage {} but reader {} kept", p, t, i));
+          if (r(t, p) >= 0) row.terms.push_back({r(t, p), -1.0});
         }
         if (s(t, k) >= 0) row.terms.push_back({s(t, k), -1.0});
       }
@@ -109,6 +136,28 @@ CheckmateFormulation::CheckmateFormulation(const Graph& graph, Objective objecti
   }
   const double u_upper = peak_mode ? kInfinity : static_cast<double>(budget_bytes);
   for (int32_t t = 0; t < T; ++t) {
+    if (lazy && !options.detailed_stages[t]) {
+      // Stage-end row: while t runs for the first time, its inputs, outputs and workspace and
+      // everything kept into stage t+1 are live.
+      if (!peak_mode && touched_bytes(t) > budget_bytes) {
+        // No schedule fits. An empty row with bounds that exclude 0 trips an assertion in Clp
+        // (ClpNonLinearCost::checkInfeasibilities): fix R[t,t] = 1 against it instead.
+        auto& row = program_.add_row(-kInfinity, 0);
+        row.terms.push_back({r(t, t), 1.0});
+        continue;
+      }
+      // kCost: ... <= budget; kPeak: ... <= M.
+      auto& row = program_.add_row(-kInfinity, (peak_mode ? 0.0 : u_upper) - static_cast<double>(touched_bytes(t)));
+      if (peak_mode) row.terms.push_back({peak_column, -1.0});
+      for (TensorId k = 0; k < K; ++k) {
+        if (s(t + 1, k) < 0 || graph.tensor(k).bytes == 0) continue;
+        const Node& node = graph.node(t);
+        if (std::find(node.inputs.begin(), node.inputs.end(), k) != node.inputs.end()) continue;
+        if (std::find(node.outputs.begin(), node.outputs.end(), k) != node.outputs.end()) continue;
+        row.terms.push_back({s(t + 1, k), static_cast<double>(graph.tensor(k).bytes)});
+      }
+      continue;
+    }
     int32_t prev_u = -1;
     NodeId prev_j = kNoNode;
     std::vector<std::pair<TensorId, int32_t>> prev_frees;

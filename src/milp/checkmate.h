@@ -17,6 +17,12 @@ namespace gradrecomp::milp {
 struct FormulationOptions {
   bool prune = true;               // drop R[t,i] / S[t,k] that cannot matter (latest-descendant rule)
   bool continuous_auxiliaries = false;  // S and FREE continuous (exact too; Checkmate: binary)
+  // Lazy stages (MilpOptions::lazy_stages): the within-stage memory rows (U, FREE) exist only
+  // for the stages t with detailed_stages[t] != 0; every other stage gets the stage-end row of
+  // the stage relaxation instead (<= budget, or <= M for kPeak), and with kCost recomputations
+  // that cannot fit are fixed to 0 (both valid for every schedule, milp.h). Empty: every stage
+  // detailed (Checkmate).
+  std::vector<char> detailed_stages;
 };
 
 enum class Objective {

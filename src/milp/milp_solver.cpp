@@ -16,6 +16,8 @@
 #include "gradrecomp/units.h"
 #include "milp/checkmate.h"
 #include "milp/linear_program.h"
+#include "milp/stage_relaxation.h"
+#include "solvers/auto_bound.h"
 
 namespace gradrecomp {
 namespace {
@@ -83,47 +85,109 @@ Schedule decode_and_replay(const Graph& graph, const CheckmateFormulation& f, co
 
 }  // namespace
 
+// The stages whose computations went above the budget when `computes` (decoded stage by stage:
+// stage t ends with node t) was replayed as `schedule`.
+namespace {
+
+std::vector<int32_t> stages_over_budget(const Graph& graph, const std::vector<NodeId>& computes,
+                                        const Schedule& schedule, uint64_t budget_bytes) {
+  Simulation sim = simulate(graph, schedule.steps);
+  GRADRECOMP_ASSERT(sim.valid, "milp: decoded schedule does not replay: " + sim.error);
+  std::vector<int32_t> stages;
+  size_t next = 0;
+  int32_t stage = 0;
+  for (size_t i = 0; i < schedule.steps.size(); ++i) {
+    if (schedule.steps[i].kind != StepKind::kCompute) continue;
+    GRADRECOMP_ASSERT(next < computes.size() && computes[next] == schedule.steps[i].target,
+                      "milp: schedule_from_computes changed the compute order");
+    if (sim.timeline_bytes[i] > budget_bytes && (stages.empty() || stages.back() != stage)) stages.push_back(stage);
+    if (computes[next] == stage) ++stage;
+    ++next;
+  }
+  return stages;
+}
+
+}  // namespace
+
 MilpSolveResult milp_min_peak(const Graph& graph, const MilpOptions& options) {
   MilpSolveResult out;
-  auto begin = std::chrono::steady_clock::now();
-  CheckmateFormulation f(graph, Objective::kPeak, 0, formulation_options(options));
-  double build = seconds_since(begin);
-  milp::CbcSettings settings;
-  settings.time_limit_seconds = options.time_limit_seconds;
-  settings.threads = options.threads;
-  if (options.warm_start) {
-    // Store-all is always a feasible start for the min-peak model.
-    if (auto ones = f.encode(compute_sequence(store_all_schedule(graph)))) settings.warm_start = *ones;
-    out.stats.warm_started = !settings.warm_start.empty();
-    out.stats.warm_start_from = "store-all";
-  }
-  LpOutcome outcome = milp::solve_with_cbc(f.program(), settings);
-  fill_stats(out.stats, f, build, outcome);
   SolveResult& result = out.result;
-  if (outcome.values.empty()) {
-    // Cannot happen for a valid graph (store-all is feasible) unless the time limit hit first.
-    Schedule s = store_all_schedule(graph);
-    result.min_feasible_peak_bytes = s.peak_bytes;
+  const auto begin = std::chrono::steady_clock::now();
+  const Schedule store_all = store_all_schedule(graph);
+  // Lazy stages as in milp_solve_budget, with the model's M as the budget of each round.
+  std::vector<char> detailed;
+  if (options.lazy_min_peak) detailed.assign(graph.num_nodes(), 0);
+  double cbc_seconds = 0;
+  for (int32_t round = 1;; ++round) {
+    milp::FormulationOptions formulation = formulation_options(options);
+    formulation.detailed_stages = detailed;
+    auto build_begin = std::chrono::steady_clock::now();
+    CheckmateFormulation f(graph, Objective::kPeak, 0, formulation);
+    double build = seconds_since(build_begin);
+    milp::CbcSettings settings;
+    settings.time_limit_seconds = options.time_limit_seconds - seconds_since(begin);
+    settings.threads = options.threads;
+    if (options.warm_start) {
+      // Store-all is always a feasible start for the min-peak model.
+      if (auto ones = f.encode(compute_sequence(store_all))) settings.warm_start = *ones;
+      out.stats.warm_started = !settings.warm_start.empty();
+      out.stats.warm_start_from = "store-all";
+    }
+    LpOutcome outcome;
+    if (settings.time_limit_seconds > 0) outcome = milp::solve_with_cbc(f.program(), settings);
+    fill_stats(out.stats, f, build, outcome);
+    cbc_seconds += outcome.seconds;
+    out.stats.solve_seconds = cbc_seconds;
+    out.stats.rounds = round;
+    out.stats.detailed_stages = static_cast<int32_t>(std::count(detailed.begin(), detailed.end(), 1));
+    if (outcome.values.empty()) {
+      // Cannot happen for a valid graph (store-all is feasible) unless the time limit hit first.
+      result.min_feasible_peak_bytes = store_all.peak_bytes;
+      result.status = SolveStatus::kSolved;
+      result.schedule = store_all;
+      result.note = fmt::format("milp: no min-peak solution within {} s; store-all's peak is the best known",
+                                options.time_limit_seconds);
+      return out;
+    }
+    std::vector<NodeId> computes = f.decode(outcome.values);
+    Schedule s = schedule_from_computes(graph, computes, std::string(kName));
+    const double model_peak = outcome.objective * f.objective_scale();
+    const uint64_t model_bytes = static_cast<uint64_t>(std::floor(model_peak + 0.5 + 1e-9 * model_peak));
+    if (s.peak_bytes > model_bytes) {
+      GRADRECOMP_ASSERT(options.lazy_min_peak,
+                        fmt::format("milp: replayed peak {} above the model's {}", s.peak_bytes, model_peak));
+      std::vector<int32_t> over = stages_over_budget(graph, computes, s, model_bytes);
+      GRADRECOMP_ASSERT(!over.empty(), "milp: a schedule above the model's peak with no stage above it");
+      for (int32_t t : over) {
+        GRADRECOMP_ASSERT(!detailed[t], fmt::format("milp: detailed stage {} went above the model's peak", t));
+        detailed[t] = 1;
+      }
+      if (outcome.status == LpStatus::kOptimal && seconds_since(begin) < options.time_limit_seconds) continue;
+      // Time limit: the better of this schedule and store-all, not proven.
+      if (store_all.peak_bytes < s.peak_bytes) s = store_all;
+      result.status = SolveStatus::kSolved;
+      result.min_feasible_peak_bytes = s.peak_bytes;
+      result.note = fmt::format("milp: time limit {} s in round {} of the lazy stages; the smallest peak is >= {}",
+                                options.time_limit_seconds, round,
+                                format_bytes_exact(static_cast<uint64_t>(std::ceil(
+                                    std::max(0.0, outcome.best_bound * f.objective_scale() - 1e-6)))));
+      result.schedule = std::move(s);
+      return out;
+    }
     result.status = SolveStatus::kSolved;
+    result.proven_optimal = outcome.status == LpStatus::kOptimal;
+    // At the time limit the incumbent can be worse than store-all (the model overestimates the
+    // store-all start, so CBC may keep another).
+    if (!result.proven_optimal && store_all.peak_bytes < s.peak_bytes) s = store_all;
+    result.min_feasible_peak_bytes = s.peak_bytes;
+    result.note = result.proven_optimal
+                      ? fmt::format("milp: smallest peak of the model, proven in {:.2f} s", cbc_seconds)
+                      : fmt::format("milp: time limit {} s; the smallest peak is >= {}", options.time_limit_seconds,
+                                    format_bytes_exact(static_cast<uint64_t>(
+                                        std::ceil(std::max(0.0, outcome.best_bound * f.objective_scale() - 1e-6)))));
     result.schedule = std::move(s);
-    result.note = fmt::format("milp: no min-peak solution within {} s; store-all's peak is the best known",
-                              options.time_limit_seconds);
     return out;
   }
-  Schedule s = schedule_from_computes(graph, f.decode(outcome.values), std::string(kName));
-  const double model_peak = outcome.objective * f.objective_scale();
-  GRADRECOMP_ASSERT(static_cast<double>(s.peak_bytes) <= model_peak + 0.5 + 1e-9 * model_peak,
-                    fmt::format("milp: replayed peak {} above the model's {}", s.peak_bytes, model_peak));
-  result.status = SolveStatus::kSolved;
-  result.min_feasible_peak_bytes = s.peak_bytes;
-  result.proven_optimal = outcome.status == LpStatus::kOptimal;
-  result.note = result.proven_optimal
-                    ? fmt::format("milp: smallest peak of the model, proven in {:.2f} s", outcome.seconds)
-                    : fmt::format("milp: time limit {} s; the smallest peak is >= {}", options.time_limit_seconds,
-                                  format_bytes_exact(static_cast<uint64_t>(
-                                      std::ceil(std::max(0.0, outcome.best_bound * f.objective_scale() - 1e-6)))));
-  result.schedule = std::move(s);
-  return out;
 }
 
 MilpSolveResult milp_solve_budget(const Graph& graph, uint64_t budget_bytes, const MilpOptions& options) {
@@ -138,16 +202,43 @@ MilpSolveResult milp_solve_budget(const Graph& graph, uint64_t budget_bytes, con
                               peak.result.proven_optimal ? "" : " (that peak is the smallest found in the time limit)");
     return out;
   };
+  uint64_t inputs_bytes = 0;
+  for (TensorId k : graph.graph_inputs()) inputs_bytes += graph.tensor(k).bytes;
+  if (inputs_bytes > budget_bytes) {
+    return infeasible(fmt::format(" (the graph inputs alone take {})", format_bytes_exact(inputs_bytes)));
+  }
 
+  const auto begin = std::chrono::steady_clock::now();
   std::optional<Schedule> heuristic;
-  milp::CbcSettings settings;
-  settings.time_limit_seconds = options.time_limit_seconds;
-  settings.threads = options.threads;
-  auto begin = std::chrono::steady_clock::now();
-  CheckmateFormulation f(graph, Objective::kCost, budget_bytes, formulation_options(options));
-  double build = seconds_since(begin);
-  if (options.warm_start) {
-    heuristic = best_heuristic(graph, budget_bytes);
+  if (options.warm_start) heuristic = best_heuristic(graph, budget_bytes);
+  // The answer when CBC has nothing better: the heuristic's schedule with CBC's bound.
+  auto heuristic_answer = [&](double best_bound, const std::string& why) {
+    result.status = SolveStatus::kSolved;
+    result.schedule = *heuristic;
+    result.schedule.solver = std::string(kName);
+    result.schedule.budget_bytes = budget_bytes;
+    result.min_feasible_peak_bytes = heuristic->peak_bytes;
+    result.lower_bound_cost = std::clamp(best_bound, graph.total_cost(), heuristic->cost);
+    double gap = heuristic->cost > 0 ? (heuristic->cost - *result.lower_bound_cost) / heuristic->cost : 0.0;
+    result.note = fmt::format("milp: {}; returning {}'s schedule (gap to the best bound {:.2f}%)", why,
+                              heuristic->solver, gap * 100);
+    return out;
+  };
+
+  // Lazy stages: start with no within-stage rows; add them for the stages where the decoded
+  // schedule went above the budget, and solve again (at most T rounds).
+  std::vector<char> detailed;
+  if (options.lazy_stages) detailed.assign(graph.num_nodes(), 0);
+  double cbc_seconds = 0;
+  for (int32_t round = 1;; ++round) {
+    milp::FormulationOptions formulation = formulation_options(options);
+    formulation.detailed_stages = detailed;
+    auto build_begin = std::chrono::steady_clock::now();
+    CheckmateFormulation f(graph, Objective::kCost, budget_bytes, formulation);
+    double build = seconds_since(build_begin);
+    milp::CbcSettings settings;
+    settings.time_limit_seconds = options.time_limit_seconds - seconds_since(begin);
+    settings.threads = options.threads;
     if (heuristic) {
       if (auto ones = f.encode(compute_sequence(*heuristic))) {
         // Only the columns at 1: listing every integer column (zeros too) made CBC 2.10.8 crash in
@@ -157,56 +248,71 @@ MilpSolveResult milp_solve_budget(const Graph& graph, uint64_t budget_bytes, con
         out.stats.warm_start_from = heuristic->solver;
       }
     }
-  }
-  uint64_t inputs_bytes = 0;
-  for (TensorId k : graph.graph_inputs()) inputs_bytes += graph.tensor(k).bytes;
-  if (inputs_bytes > budget_bytes) {
-    return infeasible(fmt::format(" (the graph inputs alone take {})", format_bytes_exact(inputs_bytes)));
-  }
-
-  LpOutcome outcome = milp::solve_with_cbc(f.program(), settings);
-  fill_stats(out.stats, f, build, outcome);
-  if (outcome.status == LpStatus::kInfeasible) return infeasible(" (proven by the MILP)");
-  if (outcome.values.empty()) {
-    if (heuristic) {
-      result.status = SolveStatus::kSolved;
-      result.schedule = *heuristic;
-      result.schedule.solver = std::string(kName);
-      result.schedule.budget_bytes = budget_bytes;
-      result.min_feasible_peak_bytes = heuristic->peak_bytes;
-      result.lower_bound_cost = std::clamp(outcome.best_bound * f.objective_scale(), graph.total_cost(), heuristic->cost);
-      double gap = heuristic->cost > 0 ? (heuristic->cost - *result.lower_bound_cost) / heuristic->cost : 0.0;
-      result.note = fmt::format("milp: no solution within {} s; returning {}'s schedule (gap to the best bound {:.2f}%)",
-                                options.time_limit_seconds, heuristic->solver, gap * 100);
+    LpOutcome outcome;
+    if (settings.time_limit_seconds > 0) outcome = milp::solve_with_cbc(f.program(), settings);
+    fill_stats(out.stats, f, build, outcome);
+    out.stats.rounds = round;
+    out.stats.detailed_stages = static_cast<int32_t>(std::count(detailed.begin(), detailed.end(), 1));
+    cbc_seconds += outcome.seconds;
+    out.stats.solve_seconds = cbc_seconds;
+    // The lazy model admits every schedule of the Checkmate model: its infeasibility is as good.
+    if (outcome.status == LpStatus::kInfeasible) return infeasible(" (proven by the MILP)");
+    const double best_bound = outcome.best_bound * f.objective_scale();
+    if (outcome.values.empty()) {
+      if (heuristic) return heuristic_answer(best_bound, fmt::format("no solution within {} s", options.time_limit_seconds));
+      result.status = SolveStatus::kInfeasible;
+      result.min_feasible_peak_bytes = store_all_peak_bytes(graph);
+      result.note = fmt::format("milp: no schedule within budget {} found in {} s (not proven infeasible)",
+                                format_bytes_exact(budget_bytes), options.time_limit_seconds);
       return out;
     }
-    result.status = SolveStatus::kInfeasible;
-    result.min_feasible_peak_bytes = store_all_peak_bytes(graph);
-    result.note = fmt::format("milp: no schedule within budget {} found in {} s (not proven infeasible)",
-                              format_bytes_exact(budget_bytes), options.time_limit_seconds);
+    std::vector<NodeId> computes = f.decode(outcome.values);
+    Schedule s = decode_and_replay(graph, f, outcome);
+    if (s.peak_bytes > budget_bytes) {
+      GRADRECOMP_ASSERT(options.lazy_stages, fmt::format("milp: replayed peak {} exceeds the budget {} the model "
+                                                         "enforced", s.peak_bytes, budget_bytes));
+      std::vector<int32_t> over = stages_over_budget(graph, computes, s, budget_bytes);
+      GRADRECOMP_ASSERT(!over.empty(), "milp: a schedule above the budget with no stage above it");
+      for (int32_t t : over) {
+        GRADRECOMP_ASSERT(!detailed[t], fmt::format("milp: detailed stage {} went above the budget", t));
+        detailed[t] = 1;
+      }
+      if (outcome.status == LpStatus::kOptimal && seconds_since(begin) < options.time_limit_seconds) continue;
+      // The time limit hit: the best fitting schedule known is the heuristic's.
+      if (heuristic) return heuristic_answer(best_bound, fmt::format("time limit {} s reached in round {} of the lazy "
+                                                                     "stages", options.time_limit_seconds, round));
+      result.status = SolveStatus::kInfeasible;
+      result.min_feasible_peak_bytes = store_all_peak_bytes(graph);
+      result.note = fmt::format("milp: no schedule within budget {} found in {} s (not proven infeasible)",
+                                format_bytes_exact(budget_bytes), options.time_limit_seconds);
+      return out;
+    }
+    s.budget_bytes = budget_bytes;
+    result.status = SolveStatus::kSolved;
+    result.min_feasible_peak_bytes = s.peak_bytes;
+    result.proven_optimal = outcome.status == LpStatus::kOptimal;
+    // Every node runs at least once: the total cost is a bound too (CBC's may be -inf on a timeout).
+    result.lower_bound_cost = std::min(s.cost, std::max(best_bound, graph.total_cost()));
+    std::string lazy_text = options.lazy_stages ? fmt::format(", {} round{}, {} of {} stages detailed", round,
+                                                              round == 1 ? "" : "s", out.stats.detailed_stages,
+                                                              graph.num_nodes())
+                                                : "";
+    if (result.proven_optimal) {
+      result.note = fmt::format("milp: optimal ({} binaries, {} rows{}, {:.2f} s)", out.stats.integers, out.stats.rows,
+                                lazy_text, out.stats.solve_seconds);
+      // With no stage detailed the model was the stage relaxation, a relaxation of every schedule
+      // when the topological order is unique (milp.h): its optimum is the global one.
+      if (options.lazy_stages && out.stats.detailed_stages == 0 && !milp::why_not_unique_topological_order(graph)) {
+        result.note += "; optimal over all schedules of the spec";
+      }
+    } else {
+      double gap = s.cost > 0 ? (s.cost - *result.lower_bound_cost) / s.cost : 0.0;
+      result.note = fmt::format("milp: time limit {} s reached{}; gap to the best bound {:.2f}%",
+                                options.time_limit_seconds, lazy_text, gap * 100);
+    }
+    result.schedule = std::move(s);
     return out;
   }
-  Schedule s = decode_and_replay(graph, f, outcome);
-  GRADRECOMP_ASSERT(s.peak_bytes <= budget_bytes,
-                    fmt::format("milp: replayed peak {} exceeds the budget {} the model enforced", s.peak_bytes,
-                                budget_bytes));
-  s.budget_bytes = budget_bytes;
-  result.status = SolveStatus::kSolved;
-  result.min_feasible_peak_bytes = s.peak_bytes;
-  result.proven_optimal = outcome.status == LpStatus::kOptimal;
-  // Every node runs at least once: the total cost is a bound too (CBC's may be -inf on a timeout).
-  double bound = std::max(outcome.best_bound * f.objective_scale(), graph.total_cost());
-  result.lower_bound_cost = std::min(s.cost, bound);
-  if (result.proven_optimal) {
-    result.note = fmt::format("milp: optimal ({} binaries, {} rows, {:.2f} s)", out.stats.integers, out.stats.rows,
-                              outcome.seconds);
-  } else {
-    double gap = s.cost > 0 ? (s.cost - *result.lower_bound_cost) / s.cost : 0.0;
-    result.note = fmt::format("milp: time limit {} s reached; gap to the best bound {:.2f}%", options.time_limit_seconds,
-                              gap * 100);
-  }
-  result.schedule = std::move(s);
-  return out;
 }
 
 std::optional<double> milp_lower_bound(const Graph& graph, uint64_t budget_bytes, const MilpOptions& options) {
@@ -240,7 +346,8 @@ class MilpSolver final : public Solver {
  public:
   std::string_view name() const override { return kName; }
   std::string_view summary() const override {
-    return "exact MILP (Checkmate, Jain et al. MLSys 2020) solved by CBC; small graphs, reports its gap";
+    return "exact MILP (Checkmate, Jain et al. MLSys 2020, with lazy stages) solved by CBC; small graphs, reports "
+           "its gap";
   }
 
   std::vector<Schedule> frontier(const Graph& graph, const SolveOptions& options) const override {
@@ -311,6 +418,14 @@ std::unique_ptr<Solver> make_milp_solver() { return std::make_unique<MilpSolver>
 void register_milp_solver() {
   if (find_solver(kName)) return;
   register_solver(make_milp_solver());
+  set_auto_cost_bound([](const Graph& graph, uint64_t budget_bytes, const SolveOptions& options,
+                          const Schedule& answer) {
+    LowerBoundOptions bound_options;
+    bound_options.time_limit_seconds = std::min(bound_options.time_limit_seconds, options.time_limit_seconds);
+    bound_options.threads = options.threads;
+    CostLowerBound b = schedule_cost_lower_bound(graph, budget_bytes, bound_options, &answer);
+    return AutoCostBound{b.cost, b.infeasible, b.method};
+  });
 }
 
 }  // namespace gradrecomp

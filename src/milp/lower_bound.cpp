@@ -1,0 +1,88 @@
+// schedule_cost_lower_bound: the stage relaxation (milp/stage_relaxation.h) solved by CBC, or the
+// total cost. The formulation and the proof that it bounds every schedule: include/gradrecomp/solvers/milp.h.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "gradrecomp/solvers/milp.h"
+#include "milp/linear_program.h"
+#include "milp/stage_relaxation.h"
+
+namespace gradrecomp {
+
+CostLowerBound schedule_cost_lower_bound(const Graph& graph, uint64_t budget_bytes, const LowerBoundOptions& options,
+                                         const Schedule* known) {
+  CostLowerBound out;
+  const double total = graph.total_cost();
+  out.cost = total;
+  out.method = "total cost (every node runs at least once)";
+  uint64_t inputs_bytes = 0;
+  for (TensorId k : graph.graph_inputs()) inputs_bytes += graph.tensor(k).bytes;
+  if (inputs_bytes > budget_bytes) {
+    // The replay starts with every graph input live.
+    out.infeasible = true;
+    out.method = fmt::format("the graph inputs alone take {} bytes", inputs_bytes);
+    return out;
+  }
+  if (graph.num_nodes() > options.max_nodes) {
+    out.method += fmt::format("; the stage relaxation is tried up to {} nodes (graph has {})", options.max_nodes,
+                              graph.num_nodes());
+    return out;
+  }
+  auto begin = std::chrono::steady_clock::now();
+  milp::StageRelaxation relaxation(graph, budget_bytes);
+  out.stats.build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  if (relaxation.infeasible_reason()) {
+    out.infeasible = true;
+    out.method = *relaxation.infeasible_reason();
+    return out;
+  }
+  milp::FormulationSize size = relaxation.size();
+  out.stats.columns = size.columns;
+  out.stats.integers = options.integer ? size.integers : 0;
+  out.stats.rows = size.rows;
+  out.stats.nonzeros = size.nonzeros;
+
+  milp::CbcSettings settings;
+  settings.time_limit_seconds = options.time_limit_seconds;
+  settings.relax_integrality = !options.integer;
+  settings.threads = options.threads;
+  if (known && options.integer && known->peak_bytes <= budget_bytes) {
+    if (auto ones = relaxation.encode(known->steps)) {
+      settings.warm_start = std::move(*ones);
+      out.stats.warm_started = true;
+      out.stats.warm_start_from = known->solver;
+    }
+  }
+  milp::LpOutcome outcome = milp::solve_with_cbc(relaxation.program(), settings);
+  out.stats.solve_seconds = outcome.seconds;
+  out.stats.nodes = outcome.nodes;
+  const char* kind = options.integer ? "stage relaxation" : "LP of the stage relaxation";
+  if (outcome.status == milp::LpStatus::kInfeasible) {
+    out.infeasible = true;
+    out.method = fmt::format("{}: no schedule fits (proven)", kind);
+    return out;
+  }
+  double bound = outcome.status == milp::LpStatus::kOptimal ? outcome.objective : outcome.best_bound;
+  if (!std::isfinite(bound) || bound < -1e100) {  // CBC reports -DBL_MAX when it has no bound
+    out.method += fmt::format("; the {} proved nothing within {} s", kind, options.time_limit_seconds);
+    return out;
+  }
+  // CBC's optimality tolerance (1e-10 relative gap) and its primal tolerances are far below this.
+  bound = (bound - 1e-7) * relaxation.objective_scale();
+  out.relaxation_solved = outcome.status == milp::LpStatus::kOptimal;
+  out.cost = std::max(total, bound);
+  // With parallel branches only the pivots end stages: say how coarse the relaxation was.
+  std::string stages = relaxation.num_pivots() == graph.num_nodes()
+                           ? ""
+                           : fmt::format("{} stage{} for {} nodes, ", relaxation.num_stages(),
+                                         relaxation.num_stages() == 1 ? "" : "s", graph.num_nodes());
+  out.method = out.relaxation_solved ? fmt::format("{} ({}{:.2f} s)", kind, stages, outcome.seconds)
+                                     : fmt::format("{} ({}CBC's bound at the {} s time limit)", kind, stages,
+                                                   options.time_limit_seconds);
+  return out;
+}
+
+}  // namespace gradrecomp
