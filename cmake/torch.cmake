@@ -38,6 +38,22 @@ if(C10_CUDA_LIBRARY)
 endif()
 # Torch headers cost ~20 s per translation unit: precompile them once and reuse the PCH.
 target_precompile_headers(gradrecomp_torch PRIVATE <torch/torch.h>)
+# compare.h hands its report out as nlohmann::json (header-only).
+target_link_libraries(gradrecomp_torch PUBLIC nlohmann_json::nlohmann_json)
+
+# `gradrecomp compare` (tools/gradrecomp/torch/): its own library, compiled with the torch PCH, linked
+# into the CLI. Without LibTorch (or with an old-ABI LibTorch, which the CLI's default-ABI objects
+# cannot call) the CLI keeps tools/gradrecomp/cmd_compare_unavailable.cpp, which says so.
+if(TARGET gradrecomp AND _gradrecomp_torch_core STREQUAL "gradrecomp_core")
+  file(GLOB GRADRECOMP_CLI_TORCH_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tools/gradrecomp/torch/*.cpp)
+  add_library(gradrecomp_cli_torch STATIC ${GRADRECOMP_CLI_TORCH_SOURCES})
+  target_include_directories(gradrecomp_cli_torch PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/tools/gradrecomp)
+  target_link_libraries(gradrecomp_cli_torch PUBLIC gradrecomp_torch PRIVATE CLI11::CLI11 fmt::fmt)
+  target_compile_options(gradrecomp_cli_torch PRIVATE -Wall -Wextra)
+  target_precompile_headers(gradrecomp_cli_torch REUSE_FROM gradrecomp_torch)
+  target_link_libraries(gradrecomp PRIVATE gradrecomp_cli_torch)
+  target_compile_definitions(gradrecomp PRIVATE GRADRECOMP_HAVE_TORCH_CLI=1)
+endif()
 
 # The tests link Debian's GoogleTest and tests/support, both built with the default ABI.
 if(GRADRECOMP_BUILD_TESTS AND NOT _gradrecomp_torch_core STREQUAL "gradrecomp_core")

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# README command 1: installs the dependencies, builds gradrecomp (Release, Ninja) and runs the
-# main job end to end on a built-in default, printing each command before its output.
+# README command 1: installs the dependencies, builds gradrecomp (Release, Ninja, with the LibTorch
+# adapter) and runs the main job end to end on a built-in default, printing each command before
+# its output.
 #
 #   bash scripts/example.sh
 #
-# Today the main job plans recomputation for a generated heterogeneous chain: describe it, draw
-# every solver's Pareto frontier, pick the smallest peak within 5% compute overhead, and replay
-# the schedule with the simulator. Files land in out/ (graph.json, frontier.svg, frontier.csv,
+# The main job is `gradrecomp compare`: train the built-in model (a small ResNet-style net) on
+# synthetic data with full caching, sqrt(N) and every-2 checkpointing and the optimal plan,
+# measure activation memory, step time, gradients and the largest batch under 3x full caching's
+# memory, in a few minutes on 2 cores. Then the planner alone on a generated heterogeneous chain:
+# describe it, draw every solver's Pareto frontier, pick the smallest peak within 5% compute
+# overhead, and replay the schedule with the simulator. Files land in out/ (compare.json,
+# compare-memory-overhead.svg, compare-timeline.svg, graph.json, frontier.svg, frontier.csv,
 # schedule.json, timeline.svg).
 #
 # Environment: BUILD_DIR (default build), OUT_DIR (default out), JOBS (default 2),
-# STAGES (default 24) and SEED (default 1) for the generated chain.
+# STAGES (default 24) and SEED (default 1) for the generated chain, COMPARE_ARGS (extra options
+# for `gradrecomp compare`, e.g. "--model resnet152 --small").
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +25,7 @@ OUT_DIR="${OUT_DIR:-$ROOT/out}"
 JOBS="${JOBS:-2}"
 STAGES="${STAGES:-24}"
 SEED="${SEED:-1}"
+COMPARE_ARGS="${COMPARE_ARGS:-}"
 
 bash "$ROOT/scripts/install-deps.sh"
 
@@ -34,9 +41,11 @@ run() {
   "$GRADRECOMP" "$@"
 }
 
-# The main job. Add steps here (a real model, `gradrecomp compare`, ...) as the tool grows.
+# The main job: a real model trained under each strategy, then the planner on its own.
 main_job() {
   mkdir -p "$OUT_DIR"
+  # shellcheck disable=SC2086
+  run compare $COMPARE_ARGS --json "$OUT_DIR/compare.json" --svg "$OUT_DIR/compare"
   local graph="$OUT_DIR/graph.json"
   run generate random-chain --stages "$STAGES" --seed "$SEED" --out "$graph"
   run info "$graph"

@@ -31,12 +31,15 @@ struct SolveOptions {
   int32_t memory_slots = 0;         // chain-dp: 0 = exact breakpoints; else round memory up to slots
   double time_limit_seconds = 60;   // exact solvers (milp) stop here and report their gap
   int32_t threads = 1;
+  bool lower_bound = true;          // `auto`: attach a lower bound and gap to every answer (may cost
+                                    // up to time_limit_seconds of CBC when the milp target is built)
   ProgressFn progress;              // may be empty
 
   SolveOptions& with_segments(int32_t v) { segments = v; return *this; }
   SolveOptions& with_every_k(int32_t v) { every_k = v; return *this; }
   SolveOptions& with_memory_slots(int32_t v) { memory_slots = v; return *this; }
   SolveOptions& with_time_limit_seconds(double v) { time_limit_seconds = v; return *this; }
+  SolveOptions& with_lower_bound(bool v) { lower_bound = v; return *this; }
   SolveOptions& with_progress(ProgressFn fn) { progress = std::move(fn); return *this; }
 };
 

@@ -109,7 +109,7 @@ LpOutcome solve_with_cbc(const LinearProgram& program, const CbcSettings& settin
       out.objective = Cbc_getObjValue(m);
       out.best_bound = out.objective;
       out.status = LpStatus::kOptimal;
-    } else if (Cbc_isProvenInfeasible(m)) {
+    } else if (Cbc_isProvenInfeasible(m) && !Cbc_isSecondsLimitReached(m) && !Cbc_isAbandoned(m)) {
       out.status = LpStatus::kInfeasible;
     }
     return out;
@@ -121,7 +121,9 @@ LpOutcome solve_with_cbc(const LinearProgram& program, const CbcSettings& settin
     out.objective = Cbc_getObjValue(m);
     out.status = Cbc_isProvenOptimal(m) ? LpStatus::kOptimal : LpStatus::kFeasible;
     if (out.status == LpStatus::kOptimal) out.best_bound = out.objective;
-  } else if (Cbc_isProvenInfeasible(m)) {
+  } else if (Cbc_isProvenInfeasible(m) && !Cbc_isSecondsLimitReached(m) && !Cbc_isAbandoned(m)) {
+    // CBC 2.10 can report "proven infeasible" when the time limit stops it during preprocessing;
+    // only a search that ran to its end proves anything.
     out.status = LpStatus::kInfeasible;
   }
   return out;

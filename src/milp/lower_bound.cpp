@@ -60,6 +60,11 @@ CostLowerBound schedule_cost_lower_bound(const Graph& graph, uint64_t budget_byt
   out.stats.solve_seconds = outcome.seconds;
   out.stats.nodes = outcome.nodes;
   const char* kind = options.integer ? "stage relaxation" : "LP of the stage relaxation";
+  if (outcome.status == milp::LpStatus::kInfeasible && known && known->peak_bytes <= budget_bytes) {
+    // A replayed schedule fits, so the claim is CBC's mistake, not a proof: use no bound from it.
+    out.method += fmt::format("; the {} was reported infeasible although a schedule fits (ignored)", kind);
+    return out;
+  }
   if (outcome.status == milp::LpStatus::kInfeasible) {
     out.infeasible = true;
     out.method = fmt::format("{}: no schedule fits (proven)", kind);

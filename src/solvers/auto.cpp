@@ -81,7 +81,7 @@ AutoCostBound cost_bound(const Graph& graph, uint64_t budget_bytes, const SolveO
 // overhead cap, whose objective is the peak).
 void attach_bound(SolveResult& result, const Graph& graph, uint64_t budget_bytes, const SolveOptions& options,
                   bool claim_optimal) {
-  if (result.status != SolveStatus::kSolved) return;
+  if (result.status != SolveStatus::kSolved || !options.lower_bound) return;
   AutoCostBound bound = cost_bound(graph, budget_bytes, options, result.schedule);
   const double cost = result.schedule.cost;
   GRADRECOMP_ASSERT(!bound.infeasible, fmt::format("auto: the bound claims no schedule fits {} bytes ({}), but the "

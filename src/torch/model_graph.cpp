@@ -570,8 +570,14 @@ ModelProfile profile_model(const ModelGraph& model, const torch::Tensor& batch, 
       auto start = Clock::now();
       state.backward(i);
       if (repeat >= 0) backward_times[i].push_back(seconds_since(start));
-      m.backward_workspace_bytes =
-          static_cast<uint64_t>(std::max<int64_t>(0, scope.peak_bytes() - std::max<int64_t>(scope.live_delta_bytes(), 0)));
+      // The simulator counts B's inputs (saved tensors included) as live until after B, plus B's
+      // outputs, plus its workspace; the engine frees saved tensors during B, so the live delta
+      // understates the outputs. Workspace = the transient peak above the gradients B produced.
+      int64_t produced = 0;
+      for (const torch::Tensor& g : state.partial[i]) {
+        if (g.defined()) produced += static_cast<int64_t>(g.storage().nbytes());
+      }
+      m.backward_workspace_bytes = static_cast<uint64_t>(std::max<int64_t>(0, scope.peak_bytes() - produced));
       state.free_saved(i);
       for (size_t c = i + 1; c < n; ++c) {
         for (size_t k = 0; k < model.ops()[c].inputs.size(); ++k) {
@@ -752,8 +758,12 @@ StepReport ModelExecutor::run(const Schedule& schedule, torch::Tensor batch) {
     state.begin_step(std::move(batch));
     // Graph inputs no one reads are freed by the schedule itself.
     report.step_seconds.reserve(schedule.steps.size());
+    report.step_peak_bytes.reserve(schedule.steps.size());
+    report.step_live_bytes.reserve(schedule.steps.size());
+    const int64_t base_bytes = scope.start_bytes() - batch_bytes;
     for (const Step& step : schedule.steps) {
       const auto step_start = Clock::now();
+      MemoryScope step_scope;  // nests: the step's own high-water mark, restored into `scope`
       if (step.kind == StepKind::kCompute) {
         const size_t i = static_cast<size_t>(node_op[step.target]);
         if (node_is_backward[step.target]) {
@@ -774,6 +784,8 @@ StepReport ModelExecutor::run(const Schedule& schedule, torch::Tensor batch) {
         }
       }
       report.step_seconds.push_back(seconds_since(step_start));
+      report.step_peak_bytes.push_back(step_scope.start_bytes() + step_scope.peak_bytes() - base_bytes);
+      report.step_live_bytes.push_back(step_scope.start_bytes() + step_scope.live_delta_bytes() - base_bytes);
     }
     report.peak_bytes = scope.peak_bytes() + batch_bytes;
     // Whatever the schedule left live is dropped at the end of the step.

@@ -40,6 +40,8 @@ Command add_solve_command(CLI::App& parent);
 Command add_simulate_command(CLI::App& parent);
 Command add_frontier_command(CLI::App& parent);
 Command add_generate_command(CLI::App& parent);
+// tools/gradrecomp/torch/cmd_compare.cpp with LibTorch, else cmd_compare_unavailable.cpp.
+Command add_compare_command(CLI::App& parent);
 
 // ---- shared by several subcommands (common.cpp) ----------------------------------------------
 

@@ -5,6 +5,7 @@
 //   gradrecomp solve net.json --budget 40% --out schedule.json
 //   gradrecomp simulate net.json schedule.json
 //   gradrecomp frontier net.json --svg frontier.svg
+//   gradrecomp compare --svg compare    # trains a model with each strategy (needs LibTorch)
 //
 // Exit codes: 0 ok; 1 schedule invalid (simulate); 2 bad input or usage; 3 infeasible budget.
 // Every error is one line on stderr starting with "gradrecomp: error: ".
@@ -53,7 +54,7 @@ int run(int argc, char** argv) {
   std::vector<gradrecomp::cli::Command> commands = {
       gradrecomp::cli::add_info_command(app),     gradrecomp::cli::add_solve_command(app),
       gradrecomp::cli::add_simulate_command(app), gradrecomp::cli::add_frontier_command(app),
-      gradrecomp::cli::add_generate_command(app),
+      gradrecomp::cli::add_generate_command(app), gradrecomp::cli::add_compare_command(app),
   };
 
   // Set after the subcommands exist, so they do not inherit it.

@@ -146,6 +146,11 @@ struct StepReport {
   int64_t peak_bytes = 0;     // measured: batch + peak of live CPU bytes above the step's start
   double seconds = 0;
   std::vector<double> step_seconds;  // per schedule step (computes and frees)
+  // Measured memory per schedule step, counted like peak_bytes (batch + bytes above the step's
+  // start): the peak during the step, and what is live after it. Compare with the simulator's
+  // timeline_bytes (during a compute, after a free).
+  std::vector<int64_t> step_peak_bytes;
+  std::vector<int64_t> step_live_bytes;
 };
 
 class ModelExecutor {
