@@ -5,10 +5,11 @@
 #
 #   bash scripts/example.sh
 #
-# The main job is `gradrecomp compare`: train the built-in model (a small ResNet-style net) on
-# synthetic data with full caching, sqrt(N) and every-2 checkpointing and the optimal plan,
-# measure activation memory, step time, gradients and the largest batch under 3x full caching's
-# memory, in a few minutes on 2 cores. Then the planner alone on a generated heterogeneous chain:
+# The main job is `gradrecomp compare --model resnet152 --small`: train ResNet-152's architecture
+# in its small configuration (bottlenecks [1,2,2,1], 64x64 images) on synthetic data with full
+# caching, sqrt(N) and every-2 checkpointing and the optimal plan, and measure activation memory,
+# step time, gradients and the largest batch under 3x full caching's memory: about 2 minutes on
+# 2 cores. Then the planner alone on a generated heterogeneous chain:
 # describe it, draw every solver's Pareto frontier, pick the smallest peak within 5% compute
 # overhead, and replay the schedule with the simulator. Files land in out/ (compare.json,
 # compare-memory-overhead.svg, compare-timeline.svg, graph.json, frontier.svg, frontier.csv,
@@ -16,7 +17,8 @@
 #
 # Environment: BUILD_DIR (default build), OUT_DIR (default out), JOBS (default 2),
 # STAGES (default 24) and SEED (default 1) for the generated chain, COMPARE_ARGS (extra options
-# for `gradrecomp compare`, e.g. "--model resnet152 --small").
+# for `gradrecomp compare`; default "--model resnet152 --small"; "" trains the built-in
+# resnet-demo net).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,7 +27,7 @@ OUT_DIR="${OUT_DIR:-$ROOT/out}"
 JOBS="${JOBS:-2}"
 STAGES="${STAGES:-24}"
 SEED="${SEED:-1}"
-COMPARE_ARGS="${COMPARE_ARGS:-}"
+COMPARE_ARGS="${COMPARE_ARGS:---model resnet152 --small}"
 
 bash "$ROOT/scripts/install-deps.sh"
 

@@ -1,5 +1,6 @@
-// schedule_cost_lower_bound: the stage relaxation (milp/stage_relaxation.h) solved by CBC, or the
-// total cost. The formulation and the proof that it bounds every schedule: include/gradrecomp/solvers/milp.h.
+// schedule_cost_lower_bound: the larger of the stage relaxation (milp/stage_relaxation.h) and the
+// loss-time relaxation (milp/loss_time_bound.h), solved by CBC, or the total cost. The formulations
+// and the proofs that they bound every schedule: include/gradrecomp/solvers/milp.h.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,6 +12,26 @@
 #include "milp/stage_relaxation.h"
 
 namespace gradrecomp {
+namespace {
+
+// The larger of the stage relaxation's bound (`stage`) and the loss-time relaxation's: both hold
+// for every schedule within the budget, and so does an infeasibility either proves.
+CostLowerBound combine_with_loss_time(const Graph& graph, uint64_t budget_bytes, const LowerBoundOptions& options,
+                                      const Schedule* known, CostLowerBound stage) {
+  CostLowerBound loss = loss_time_lower_bound(graph, budget_bytes, options.time_limit_seconds, known, options.integer);
+  if (loss.infeasible) {
+    loss.method += fmt::format(" (the stage relaxation did not prove it: {})", stage.method);
+    loss.stats = stage.stats;
+    return loss;
+  }
+  if (loss.cost > stage.cost + 1e-6 * (1 + std::abs(stage.cost))) {  // not for a difference of margins
+    stage.method = fmt::format("{}, above the {}: {}", loss.method, stage.method, stage.cost);
+    stage.cost = loss.cost;
+  }
+  return stage;
+}
+
+}  // namespace
 
 CostLowerBound schedule_cost_lower_bound(const Graph& graph, uint64_t budget_bytes, const LowerBoundOptions& options,
                                          const Schedule* known) {
@@ -27,9 +48,11 @@ CostLowerBound schedule_cost_lower_bound(const Graph& graph, uint64_t budget_byt
     return out;
   }
   if (graph.num_nodes() > options.max_nodes) {
-    out.method += fmt::format("; the stage relaxation is tried up to {} nodes (graph has {})", options.max_nodes,
-                              graph.num_nodes());
-    return out;
+    // The loss-time relaxation has O(nodes + tensors) columns: it runs at any size.
+    CostLowerBound loss = loss_time_lower_bound(graph, budget_bytes, options.time_limit_seconds, known, options.integer);
+    loss.method += fmt::format("; the stage relaxation is tried up to {} nodes (graph has {})", options.max_nodes,
+                               graph.num_nodes());
+    return loss;
   }
   auto begin = std::chrono::steady_clock::now();
   milp::StageRelaxation relaxation(graph, budget_bytes);
@@ -73,7 +96,7 @@ CostLowerBound schedule_cost_lower_bound(const Graph& graph, uint64_t budget_byt
   double bound = outcome.status == milp::LpStatus::kOptimal ? outcome.objective : outcome.best_bound;
   if (!std::isfinite(bound) || bound < -1e100) {  // CBC reports -DBL_MAX when it has no bound
     out.method += fmt::format("; the {} proved nothing within {} s", kind, options.time_limit_seconds);
-    return out;
+    return combine_with_loss_time(graph, budget_bytes, options, known, std::move(out));
   }
   // CBC's optimality tolerance (1e-10 relative gap) and its primal tolerances are far below this.
   bound = (bound - 1e-7) * relaxation.objective_scale();
@@ -87,7 +110,7 @@ CostLowerBound schedule_cost_lower_bound(const Graph& graph, uint64_t budget_byt
   out.method = out.relaxation_solved ? fmt::format("{} ({}{:.2f} s)", kind, stages, outcome.seconds)
                                      : fmt::format("{} ({}CBC's bound at the {} s time limit)", kind, stages,
                                                    options.time_limit_seconds);
-  return out;
+  return combine_with_loss_time(graph, budget_bytes, options, known, std::move(out));
 }
 
 }  // namespace gradrecomp

@@ -92,8 +92,9 @@ TEST(LowerBound, PivotStagesWhenTheOrderIsNotUnique) {
   EXPECT_TRUE(schedule_cost_lower_bound(g, 209).infeasible);
   CostLowerBound big = schedule_cost_lower_bound(testing::recompute_example(), 220, LowerBoundOptions().with_max_nodes(5));
   EXPECT_EQ(big.cost, 6.0);
-  EXPECT_EQ(big.method, "total cost (every node runs at least once); the stage relaxation is tried up to 5 nodes "
-                        "(graph has 6)");
+  // Above the node limit the loss-time relaxation (loss_time_bound_test.cpp) replaces the stage relaxation.
+  EXPECT_NE(big.method.find("; the stage relaxation is tried up to 5 nodes (graph has 6)"), std::string::npos)
+      << big.method;
 }
 
 // n blocks of two parallel branches joined, and their backward (7n + 1 nodes, several

@@ -129,8 +129,50 @@
 //   schedule fits. It is NOT exact: memory is only checked at the first computations of
 //   pivots (and coarsely at recomputations), so its optimum can be below the true one.
 //   Size: O(S T) R and O(S K) S binaries (S stages <= T), no FREE / U columns, S memory rows.
-//   Otherwise (graph above LowerBoundOptions::max_nodes, or CBC proved nothing in time) the
-//   bound is the total cost: every node runs at least once.
+//   Above LowerBoundOptions::max_nodes the loss-time relaxation below replaces it; where both
+//   run, the bound is the larger of the two; where neither proves anything, the total cost
+//   (every node runs at least once).
+//
+// Loss-time relaxation (loss_time_lower_bound below; src/milp/loss_time_bound.cpp), for graphs
+// of any size.
+//   Problem: a lower bound on the cost of every schedule of the spec with peak <= B, cheap
+//   enough for graphs of thousands of nodes (the stage relaxation has O(T^2) columns).
+//   Bound: split the nodes into forward F and backward W (split_phases, include/gradrecomp/
+//   solvers/dag.h: no node of F reads an output of W, so W holds every descendant of its nodes).
+//   tau = the moment just before the first computation of a node of W. B0 = the nodes of W none
+//   of whose inputs a node of W produces (in training graphs {B.loss}); A = the nodes of F that
+//   are ancestors of every node of B0 (ancestors of B0 are all in F). Binaries keep[t] for the
+//   tensors of A's nodes and the graph inputs that a node of W or of A reads, redo[v] for v in A:
+//     min  total_cost + sum_{v in A} cost(v) redo[v]
+//     (1)  keep[t] + redo[p(t)] >= 1          t produced by A and read by a node of W
+//     (2)  redo[v] <= keep[t] + redo[p(t)]    v in A, t an input of v (no redo term for graph inputs)
+//          keep[t] = 1                         t a graph input read by a node of W; when B0 = {b0},
+//                                              also every input of b0
+//     (3)  sum_t bytes(t) keep[t] + extra <= B
+//          extra = bytes(outputs of b0) + ws(b0) when B0 = {b0}, else min over b in B0 of the same.
+//   Proof: take a schedule with peak <= B; keep[t] = 1 iff t is live at tau, redo[v] = 1 iff v
+//   is computed after tau. The first node of W computed has all its inputs live and none of
+//   them can come from W (nothing of W ran yet), so it is in B0; every ancestor of it, A
+//   included, ran before tau, and each node once at least, so the real cost is >= total_cost
+//   + sum cost(v) redo[v] (a node of A run after tau runs twice). (1): the reader in W runs
+//   after tau with t live, so t was live at tau or produced again after it, by p(t). (2): the
+//   first computation of v after tau finds t live: live at tau, or produced after tau by p(t)
+//   (which is in A: an ancestor of v is an ancestor of every node of B0); a graph input is
+//   never produced, so it is kept when a node of W or a redone node reads it. Each input of b0
+//   is live at tau when B0 = {b0}, since b0 is the first node of W to run. (3): the first
+//   computation of b in B0 counts bytes(live at tau) + bytes(outputs of b) + ws(b) (the outputs
+//   of b cannot be live: only b produces them, and it did not run) and this is <= peak <= B;
+//   live at tau holds every tensor with keep = 1. So the point is feasible with objective <=
+//   the schedule's cost: the ILP optimum, its LP relaxation and CBC's best bound at a time
+//   limit are lower bounds on every schedule within B, and an infeasible program proves that
+//   no schedule fits. It ignores every moment but tau (memory during recomputations and the
+//   backward pass is not checked), so it is weakest when the budget binds after the loss.
+//   Complexity: O(N + K) columns, O(E) rows (E: input edges of A and reads of W), one knapsack
+//   row; building is O(|B0| (N + E)). CBC: the LP (milliseconds), then branch and bound for
+//   40% of the time limit. Measured (5 s limit, so at most 2 s of branch and bound): ResNet-152
+//   (1030 nodes) 0.2-0.4 s where CBC closes the gap, 2 s where it stops at the LP's bound;
+//   GPT-2 24 layers (704 nodes) 0.4-0.7 s; random_chain(600) 1-2 s
+//   (tests/milp/loss_time_bound_test.cpp, ScalesToLargeChains).
 #pragma once
 
 #include <cstdint>
@@ -217,6 +259,21 @@ struct CostLowerBound {
 // so that it can prune and close the gap sooner; the bound stays valid whatever it is.
 CostLowerBound schedule_cost_lower_bound(const Graph& graph, uint64_t budget_bytes,
                                          const LowerBoundOptions& options = {}, const Schedule* known = nullptr);
+
+// The loss-time relaxation above at budget_bytes, with CBC: the larger of its LP relaxation
+// and CBC's best bound after branch and bound for 0.4 * time_limit_seconds (the optimum when
+// CBC closes the gap). `known`: a schedule within the budget, handed to CBC as a start. `integer` false:
+// the LP relaxation only. Never above the cost of any schedule with peak <= budget_bytes;
+// infeasible only when none exists.
+CostLowerBound loss_time_lower_bound(const Graph& graph, uint64_t budget_bytes, double time_limit_seconds = 5,
+                                     const Schedule* known = nullptr, bool integer = true);
+
+// A proven lower bound on the peak of every schedule whose cost is <= total_cost * (1 +
+// max_overhead): one more than the largest budget (found by bisection between the graph
+// inputs' bytes and the store-all peak, to 1e-5 relative) at which loss_time_lower_bound proves
+// every schedule costlier than that or none feasible; 0 when it proves nothing. time_limit is per
+// CBC call.
+uint64_t loss_time_min_peak_for_overhead(const Graph& graph, double max_overhead, double time_limit = 5);
 
 // The Solver "milp": solve_budget = milp_solve_budget; frontier() solves at 8 budgets evenly
 // spaced from the min peak to the store-all peak (plus both ends); solve_overhead bisects on the

@@ -52,7 +52,33 @@ struct CompareArgs {
   std::string svg;
   std::string save_graph;
   bool progress = false;
+  std::string strategies = "full,sqrt,every2,optimal";
 };
+
+// "full,optimal" -> the strategies, full first (every ratio is over it).
+std::vector<Strategy> parse_strategies(const std::string& text) {
+  std::vector<Strategy> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    std::optional<Strategy> found;
+    for (Strategy s : all_strategies()) {
+      if (strategy_name(s) == item) found = s;
+    }
+    if (!found) {
+      throw Error(fmt::format("--strategies: unknown strategy \"{}\" (expected a comma list of full, sqrt, every2, "
+                              "optimal)", item));
+    }
+    if (std::find(out.begin(), out.end(), *found) != out.end()) {
+      throw Error(fmt::format("--strategies: \"{}\" is listed twice", item));
+    }
+    out.push_back(*found);
+  }
+  if (out.empty() || out.front() != Strategy::kFull) {
+    throw Error(fmt::format("--strategies \"{}\": the list must start with full (the reference of every ratio)", text));
+  }
+  return out;
+}
 
 std::vector<int64_t> parse_shape(const std::string& text) {
   std::vector<int64_t> shape;
@@ -163,6 +189,7 @@ int run_compare(CompareArgs& args) {
   options.steps = args.steps;
   options.learning_rate = args.learning_rate;
   options.max_batch = args.max_batch;
+  options.strategies = parse_strategies(args.strategies);
   if (!args.budget.empty()) {
     try {
       options.optimal.budget = parse_budget(args.budget);
@@ -339,6 +366,9 @@ Command add_compare_command(CLI::App& parent) {
                   "write the training graph profiled at the base batch (gradrecomp.tgraph/1) to FILE, for "
                   "'gradrecomp solve' and friends")
       ->type_name("FILE");
+  app->add_option("--strategies", args->strategies,
+                  "comma list of strategies to run, starting with full (the reference)")
+      ->capture_default_str();
   app->add_flag("--progress", args->progress, "show progress on stderr even when it is not a terminal");
   app->footer(
       "The default run (no options) trains the built-in model at batch 8 for 5 rounds and searches the batch under\n"
