@@ -15,17 +15,12 @@
 
 #include "gradrecomp/error.h"
 #include "gradrecomp/torch/memory_tracker.h"
+#include "support/bitwise.h"
 
 namespace gradrecomp {
 namespace {
 
-bool bitwise_equal(const torch::Tensor& a, const torch::Tensor& b) {
-  if (!a.defined() || !b.defined()) return a.defined() == b.defined();
-  if (a.sizes() != b.sizes() || a.scalar_type() != b.scalar_type()) return false;
-  torch::Tensor ca = a.detach().contiguous();
-  torch::Tensor cb = b.detach().contiguous();
-  return std::memcmp(ca.data_ptr(), cb.data_ptr(), ca.nbytes()) == 0;
-}
+using testing::bitwise_equal;
 
 // Compares the .grad of every parameter of two structurally identical modules.
 void expect_same_grads(torch::nn::Module& plain, torch::nn::Module& checkpointed) {

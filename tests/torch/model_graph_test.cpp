@@ -21,6 +21,7 @@
 #include "gradrecomp/solver.h"
 #include "gradrecomp/torch/memory_tracker.h"
 #include "support/graphs.h"
+#include "support/bitwise.h"
 
 namespace gradrecomp {
 namespace {
@@ -28,13 +29,7 @@ namespace {
 constexpr uint64_t kActivationBytes = 4 * 8 * 8 * 8 * 4;
 constexpr int kSteps = 3;
 
-bool bitwise_equal(const torch::Tensor& a, const torch::Tensor& b) {
-  if (!a.defined() || !b.defined()) return a.defined() == b.defined();
-  if (a.sizes() != b.sizes() || a.scalar_type() != b.scalar_type()) return false;
-  torch::Tensor ca = a.detach().contiguous();
-  torch::Tensor cb = b.detach().contiguous();
-  return std::memcmp(ca.data_ptr(), cb.data_ptr(), ca.nbytes()) == 0;
-}
+using testing::bitwise_equal;
 
 torch::nn::Sequential make_net() {
   torch::manual_seed(11);

@@ -26,17 +26,12 @@
 #include "gradrecomp/simulate.h"
 #include "gradrecomp/solver.h"
 #include "support/graphs.h"
+#include "support/bitwise.h"
 
 namespace gradrecomp {
 namespace {
 
-bool bitwise_equal(const torch::Tensor& a, const torch::Tensor& b) {
-  if (!a.defined() || !b.defined()) return a.defined() == b.defined();
-  if (a.sizes() != b.sizes() || a.scalar_type() != b.scalar_type()) return false;
-  torch::Tensor ca = a.detach().contiguous();
-  torch::Tensor cb = b.detach().contiguous();
-  return std::memcmp(ca.data_ptr(), cb.data_ptr(), ca.nbytes()) == 0;
-}
+using testing::bitwise_equal;
 
 // Counted here from the graph's parameters (independently of ZooModel::parameters).
 int64_t count(const ModelGraph& graph) {

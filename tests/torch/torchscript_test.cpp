@@ -35,6 +35,7 @@
 #include "gradrecomp/solver.h"
 #include "gradrecomp/torch/model_graph.h"
 #include "support/graphs.h"
+#include "support/bitwise.h"
 
 namespace gradrecomp {
 namespace {
@@ -46,13 +47,7 @@ std::string fixture(const std::string& name) {
   return (std::filesystem::path(__FILE__).parent_path() / "data" / name).string();
 }
 
-bool bitwise_equal(const torch::Tensor& a, const torch::Tensor& b) {
-  if (!a.defined() || !b.defined()) return a.defined() == b.defined();
-  if (a.sizes() != b.sizes() || a.scalar_type() != b.scalar_type()) return false;
-  torch::Tensor ca = a.detach().contiguous();
-  torch::Tensor cb = b.detach().contiguous();
-  return std::memcmp(ca.data_ptr(), cb.data_ptr(), ca.nbytes()) == 0;
-}
+using testing::bitwise_equal;
 
 // The Error's message, or "" (and a test failure) if `load` does not throw one.
 std::string error_of(const std::function<void()>& load) {
