@@ -94,7 +94,7 @@ def rows_of(py, cpp, matched):
         })
     for s in cpp["strategies"]:
         rows.append({
-            "side": "gradrecomp", "strategy": s["name"], "plan": s["plan"],
+            "side": "gradrecomp", "strategy": s["name"], "plan": s["schedule_solver"],
             "memory_percent": 100 * s["measured"]["peak_fraction_of_full"],
             "tracker_percent": 100 * s["measured"]["peak_fraction_of_full"],
             "overhead_percent": 100 * s["measured"]["overhead"],
@@ -103,7 +103,7 @@ def rows_of(py, cpp, matched):
     for level_name, report in matched.items():
         s = strategy(report, "optimal")
         rows.append({
-            "side": "gradrecomp", "strategy": f"optimal at PyTorch {level_name}'s memory", "plan": s["plan"],
+            "side": "gradrecomp", "strategy": f"optimal at PyTorch {level_name}'s memory", "plan": s["schedule_solver"],
             "memory_percent": 100 * s["measured"]["peak_fraction_of_full"],
             "tracker_percent": 100 * s["measured"]["peak_fraction_of_full"],
             "overhead_percent": 100 * s["measured"]["overhead"],
