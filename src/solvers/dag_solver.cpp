@@ -110,12 +110,19 @@ std::vector<DagVariant> variants_of(const Graph& graph) {
   return variants;
 }
 
+// One line for the user: how many decompositions were tried and their sizes (variant_name lists
+// the policies; the per-variant detail is for tests and benchmarks, not for every answer).
 std::string describe(const std::vector<DagVariant>& variants) {
-  std::string text = "dag blocks:";
-  for (size_t i = 0; i < variants.size(); ++i) {
-    text += fmt::format("{} {} ({})", i ? "," : "", variants[i].decomposition.blocks.size(), variant_name(variants[i]));
+  size_t fewest = SIZE_MAX, most = 0;
+  for (const DagVariant& v : variants) {
+    fewest = std::min(fewest, v.decomposition.blocks.size());
+    most = std::max(most, v.decomposition.blocks.size());
   }
-  return text;
+  if (variants.size() == 1) {
+    return fmt::format("dag: {} blocks ({})", most, variant_name(variants.front()));
+  }
+  return fmt::format("dag: best of {} block decompositions ({} to {} blocks; first: {})", variants.size(), fewest,
+                     most, variant_name(variants.front()));
 }
 
 Schedule schedule_of(const Graph& graph, const DagVariant& variant, const ChainPlan& plan) {
