@@ -13,28 +13,20 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/cli.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
+using RunResult = gradrecomp::testing::CliRun;
+using gradrecomp::testing::slurp;
 
 class CliCompare : public ::testing::Test {
  protected:
   void SetUp() override {
-    cli_ = fs::read_symlink("/proc/self/exe").parent_path() / "gradrecomp";
+    cli_ = gradrecomp::testing::built_cli_path();
     ASSERT_TRUE(fs::exists(cli_)) << "the gradrecomp binary is not built at " << cli_;
     std::string pattern = (fs::temp_directory_path() / "gradrecomp-compare-XXXXXX").string();
     ASSERT_NE(mkdtemp(pattern.data()), nullptr);
@@ -44,17 +36,7 @@ class CliCompare : public ::testing::Test {
     std::error_code ignored;
     if (!dir_.empty()) fs::remove_all(dir_, ignored);
   }
-  RunResult run(const std::string& args) {
-    const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
-    const std::string command = "'" + cli_.string() + "' compare " + args + " >'" + out.string() + "' 2>'" +
-                                err.string() + "' </dev/null";
-    const int status = std::system(command.c_str());
-    RunResult r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
+  RunResult run(const std::string& args) { return gradrecomp::testing::run_cli(cli_, "compare " + args, dir_); }
   static bool without_torch(const RunResult& r) { return r.err.find("built without LibTorch") != std::string::npos; }
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 

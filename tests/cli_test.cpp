@@ -31,6 +31,7 @@
 #include "gradrecomp/simulate.h"
 #include "gradrecomp/solver.h"
 #include "gradrecomp/units.h"
+#include "support/cli.h"
 #include "support/graphs.h"
 
 namespace gradrecomp {
@@ -39,29 +40,11 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using RunResult = testing::CliRun;
+using testing::slurp;
 
-fs::path cli_path() {
-  fs::path self = fs::read_symlink("/proc/self/exe");
-  return self.parent_path() / "gradrecomp";
-}
-
-std::string quote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
+fs::path cli_path() { return testing::built_cli_path(); }
+std::string quote(const std::string& text) { return testing::shell_quote(text); }
 
 class Cli : public ::testing::Test {
  protected:
@@ -86,17 +69,7 @@ class Cli : public ::testing::Test {
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   // Runs `gradrecomp <args>` (args already shell-quoted where needed) and captures everything.
-  RunResult run(const std::string& args) {
-    fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
-    std::string command = quote(cli_path().string()) + " " + args + " >" + quote(out.string()) + " 2>" +
-                          quote(err.string()) + " </dev/null";
-    int status = std::system(command.c_str());
-    RunResult r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
+  RunResult run(const std::string& args) { return testing::run_cli(cli_path(), args, dir_); }
 
   fs::path dir_;
   std::string spec_graph_;

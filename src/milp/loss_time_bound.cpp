@@ -167,17 +167,9 @@ std::optional<std::vector<std::pair<int32_t, double>>> LossTimeRelaxation::encod
 
 CostLowerBound loss_time_lower_bound(const Graph& graph, uint64_t budget_bytes, double time_limit_seconds,
                                      const Schedule* known, bool integer) {
-  CostLowerBound out;
+  CostLowerBound out = trivial_lower_bound(graph, budget_bytes);
+  if (out.infeasible) return out;
   const double total = graph.total_cost();
-  out.cost = total;
-  out.method = "total cost (every node runs at least once)";
-  uint64_t inputs_bytes = 0;
-  for (TensorId k : graph.graph_inputs()) inputs_bytes += graph.tensor(k).bytes;
-  if (inputs_bytes > budget_bytes) {
-    out.infeasible = true;
-    out.method = fmt::format("the graph inputs alone take {} bytes", inputs_bytes);
-    return out;
-  }
   auto begin = std::chrono::steady_clock::now();
   DagPhases phases;
   try {

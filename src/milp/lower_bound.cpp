@@ -33,11 +33,9 @@ CostLowerBound combine_with_loss_time(const Graph& graph, uint64_t budget_bytes,
 
 }  // namespace
 
-CostLowerBound schedule_cost_lower_bound(const Graph& graph, uint64_t budget_bytes, const LowerBoundOptions& options,
-                                         const Schedule* known) {
+CostLowerBound trivial_lower_bound(const Graph& graph, uint64_t budget_bytes) {
   CostLowerBound out;
-  const double total = graph.total_cost();
-  out.cost = total;
+  out.cost = graph.total_cost();
   out.method = "total cost (every node runs at least once)";
   uint64_t inputs_bytes = 0;
   for (TensorId k : graph.graph_inputs()) inputs_bytes += graph.tensor(k).bytes;
@@ -45,8 +43,15 @@ CostLowerBound schedule_cost_lower_bound(const Graph& graph, uint64_t budget_byt
     // The replay starts with every graph input live.
     out.infeasible = true;
     out.method = fmt::format("the graph inputs alone take {} bytes", inputs_bytes);
-    return out;
   }
+  return out;
+}
+
+CostLowerBound schedule_cost_lower_bound(const Graph& graph, uint64_t budget_bytes, const LowerBoundOptions& options,
+                                         const Schedule* known) {
+  CostLowerBound out = trivial_lower_bound(graph, budget_bytes);
+  if (out.infeasible) return out;
+  const double total = graph.total_cost();
   if (graph.num_nodes() > options.max_nodes) {
     // The loss-time relaxation has O(nodes + tensors) columns: it runs at any size. On graphs this
     // large branch and bound rarely improves on the LP value (measured on ResNet-152: 20 s did not

@@ -15,6 +15,7 @@
 
 #include "gradrecomp/architectures.h"
 #include "gradrecomp/io.h"
+#include "support/cli.h"
 #include "support/graphs.h"
 
 namespace gradrecomp {
@@ -26,7 +27,7 @@ using nlohmann::json;
 class CliGap : public ::testing::Test {
  protected:
   void SetUp() override {
-    cli_ = fs::read_symlink("/proc/self/exe").parent_path() / "gradrecomp";
+    cli_ = testing::built_cli_path();
     ASSERT_TRUE(fs::exists(cli_)) << "the gradrecomp binary is not built at " << cli_;
     std::string pattern = (fs::temp_directory_path() / "gradrecomp-gap-XXXXXX").string();
     ASSERT_NE(mkdtemp(pattern.data()), nullptr);
@@ -46,11 +47,9 @@ class CliGap : public ::testing::Test {
     fs::path out = dir_ / "out.txt";
     std::string command = cli_.string() + " " + args + " >" + out.string() + " 2>&1 </dev/null";
     int status = std::system(command.c_str());
-    std::ifstream in(out);
-    std::ostringstream text;
-    text << in.rdbuf();
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << command << "\n" << text.str();
-    return text.str();
+    const std::string text = testing::slurp(out);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << command << "\n" << text;
+    return text;
   }
 
   fs::path cli_, dir_;

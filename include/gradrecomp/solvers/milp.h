@@ -253,6 +253,10 @@ struct CostLowerBound {
   MilpStats stats;          // of the stage relaxation (zeros when it was not built)
 };
 
+// The bound every relaxation starts from: the total cost (every node runs at least once), or
+// infeasible when the graph inputs alone exceed the budget (the replay starts with them live).
+CostLowerBound trivial_lower_bound(const Graph& graph, uint64_t budget_bytes);
+
 // A lower bound on the cost of every schedule (of the spec, not only of the milp model) whose
 // peak is <= budget_bytes: the stage relaxation above, or the total cost. `known`: a schedule
 // within the budget, if one is at hand (the answer being bounded), handed to CBC as a MIP start
