@@ -58,7 +58,8 @@
 //      decompositions are tried (articulation cuts read by backward; the same in groups of 2
 //      and 3 at every offset; every cut; ...) while the summed stages^3 x options^2 (the DP's
 //      growth) stays small, and the replayed schedules are Pareto-merged; chains of more than
-//      64 blocks are first grouped down to 64. frontier() replays every model frontier point;
+//      64 blocks are instead grouped two ways, down to 64 blocks (short menus) and down to 30
+//      (full menus), and both are tried. frontier() replays every model frontier point;
 //      solve_budget picks from that on graphs of <= 200 nodes (answers are then monotone in
 //      the budget); on larger ones (3-prefix menus without lazy backward beyond 30 blocks) it
 //      builds the table only up to budget + 1/8 and replays the cheapest point whose model
