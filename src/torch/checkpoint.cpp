@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "gradrecomp/error.h"
+#include "tensor_hash.h"
 
 namespace gradrecomp {
 namespace {
@@ -113,20 +114,13 @@ struct Fingerprint {
   uint64_t hash = 0;
 };
 
-// FNV-1a over the tensor's bytes in row-major order.
+// Shape, dtype and the FNV-1a hash of the bytes (tensor_hash.h); all empty for an undefined tensor.
 Fingerprint fingerprint(const torch::Tensor& tensor) {
   Fingerprint result;
   if (!tensor.defined()) return result;
   result.sizes = tensor.sizes().vec();
   result.dtype = tensor.scalar_type();
-  torch::Tensor contiguous = tensor.detach().to(torch::kCPU).contiguous();
-  const auto* bytes = static_cast<const unsigned char*>(contiguous.data_ptr());
-  uint64_t hash = 1469598103934665603ull;
-  for (size_t i = 0; i < contiguous.nbytes(); ++i) {
-    hash ^= bytes[i];
-    hash *= 1099511628211ull;
-  }
-  result.hash = hash;
+  result.hash = torch_detail::bitwise_hash(tensor);
   return result;
 }
 

@@ -22,6 +22,7 @@
 #include "gradrecomp/error.h"
 #include "gradrecomp/torch/memory_tracker.h"
 #include "gradrecomp/torch/model_graph.h"
+#include "tensor_hash.h"
 
 namespace gradrecomp::model_runtime {
 
@@ -180,18 +181,6 @@ inline at::Tensor cpu_rng_state() {
   return generator.get_state();
 }
 
-// FNV-1a over a tensor's bytes in row-major order.
-inline uint64_t bitwise_hash(const torch::Tensor& tensor) {
-  torch::Tensor contiguous = tensor.detach().to(torch::kCPU).contiguous();
-  const auto* bytes = static_cast<const unsigned char*>(contiguous.data_ptr());
-  uint64_t hash = 1469598103934665603ull;
-  for (size_t i = 0; i < contiguous.nbytes(); ++i) {
-    hash ^= bytes[i];
-    hash *= 1099511628211ull;
-  }
-  return hash;
-}
-
 struct ExecutorState {
   explicit ExecutorState(const ModelGraph& graph) : model(graph) {
     const size_t n = model.ops().size();
@@ -300,7 +289,7 @@ struct ExecutorState {
     value[i + 1] = out.detach();
     groups[i + 1].bind(value[i + 1].storage());
     if (check_determinism) {
-      const uint64_t hash = bitwise_hash(value[i + 1]);
+      const uint64_t hash = torch_detail::bitwise_hash(value[i + 1]);
       if (first && recomputed[i]) first_hash[i] = hash;
       if (!first && hash != first_hash[i]) {
         std::ostringstream message;

@@ -22,6 +22,7 @@
 #include "gradrecomp/torch/memory_tracker.h"
 #include "support/graphs.h"
 #include "support/bitwise.h"
+#include "support/training.h"
 
 namespace gradrecomp {
 namespace {
@@ -30,6 +31,9 @@ constexpr uint64_t kActivationBytes = 4 * 8 * 8 * 8 * 4;
 constexpr int kSteps = 3;
 
 using testing::bitwise_equal;
+using testing::expect_identical;
+using testing::snapshot;
+using testing::TrainResult;
 
 torch::nn::Sequential make_net() {
   torch::manual_seed(11);
@@ -111,24 +115,6 @@ TEST(ModelProfile, MeasuresOutputsSavedBytesAndWhatBackwardReads) {
   EXPECT_EQ(net[1]->as<torch::nn::BatchNorm2d>()->num_batches_tracked.item<int64_t>(), 0);
 }
 
-struct TrainResult {
-  std::vector<torch::Tensor> params;
-  std::vector<torch::Tensor> grads;
-  std::vector<torch::Tensor> buffers;
-  std::vector<double> losses;
-};
-
-TrainResult snapshot(const ModelGraph& model, std::vector<double> losses) {
-  TrainResult r;
-  for (const torch::Tensor& p : model.parameters()) {
-    r.params.push_back(p.detach().clone());
-    r.grads.push_back(p.grad().clone());
-  }
-  for (const torch::Tensor& b : model.buffers()) r.buffers.push_back(b.clone());
-  r.losses = std::move(losses);
-  return r;
-}
-
 TrainResult train_plain() {
   torch::nn::Sequential net = make_net();
   ModelGraph model = make_model(net);
@@ -175,19 +161,6 @@ TrainResult train_scheduled(const std::function<Schedule(const Graph&)>& plan, d
     if (step + 1 < kSteps) optimizer.step();
   }
   return snapshot(model, losses);
-}
-
-void expect_identical(const TrainResult& plain, const TrainResult& scheduled, const std::string& what) {
-  ASSERT_EQ(plain.params.size(), scheduled.params.size());
-  for (size_t i = 0; i < plain.params.size(); ++i) {
-    EXPECT_TRUE(bitwise_equal(plain.params[i], scheduled.params[i])) << what << ": parameter " << i;
-    EXPECT_TRUE(bitwise_equal(plain.grads[i], scheduled.grads[i])) << what << ": gradient " << i;
-  }
-  ASSERT_EQ(plain.buffers.size(), scheduled.buffers.size());
-  for (size_t i = 0; i < plain.buffers.size(); ++i) {
-    EXPECT_TRUE(bitwise_equal(plain.buffers[i], scheduled.buffers[i])) << what << ": buffer " << i;
-  }
-  EXPECT_EQ(plain.losses, scheduled.losses) << what;
 }
 
 TEST(ModelExecutor, StoreAllMatchesPlainAutogradAndTheSimulatedPeak) {

@@ -36,6 +36,7 @@
 #include "gradrecomp/torch/model_graph.h"
 #include "support/graphs.h"
 #include "support/bitwise.h"
+#include "support/training.h"
 
 namespace gradrecomp {
 namespace {
@@ -184,81 +185,63 @@ TEST(TorchScript, MakeBatchIsDeterministicInTheSeedAndLeavesTheGlobalGenerator) 
 
 // ---- training: checkpointed schedules against store-all --------------------------------------
 
-struct TrainResult {
-  std::vector<torch::Tensor> params, grads, buffers;
-  std::vector<float> losses;
+using testing::TrainResult;
+
+// A training run, and how many forward computations its schedule has (none without a schedule).
+struct TrainRun : TrainResult {
   int forward_computes = 0;  // in the schedule
   int forward_nodes = 0;
 };
 
-TrainResult snapshot(const ModelGraph& graph, std::vector<float> losses) {
-  TrainResult r;
-  for (const torch::Tensor& p : graph.parameters()) {
-    r.params.push_back(p.detach().clone());
-    r.grads.push_back(p.grad().clone());
-  }
-  for (const torch::Tensor& b : graph.buffers()) r.buffers.push_back(b.clone());
-  r.losses = std::move(losses);
-  return r;
-}
-
 // Loads a fresh conv net, profiles it, and trains kSteps steps with the executor and the schedule
 // `plan` makes from the profiled graph (or with plain autograd if `plan` is empty).
-TrainResult train(const std::function<Schedule(const Graph&)>& plan) {
+TrainRun train(const std::function<Schedule(const Graph&)>& plan) {
   ZooModel m = load_torchscript_sequential(fixture("convnet.pt"), {3, 16, 16});
   ModelProfile profile = profile_model(m.graph, m.make_batch(kBatch, 100));
   std::unique_ptr<ModelExecutor> executor;
   Schedule schedule;
-  TrainResult counts;
+  int forward_computes = 0, forward_nodes = 0;
   if (plan) {
     schedule = plan(profile.graph);
     testing::expect_replays(profile.graph, schedule);
     executor = std::make_unique<ModelExecutor>(m.graph, profile);
     for (const Step& step : schedule.steps) {
       const Node& node = profile.graph.node(step.target);
-      if (step.kind == StepKind::kCompute && node.id.rfind("F.", 0) == 0) ++counts.forward_computes;
+      if (step.kind == StepKind::kCompute && node.id.rfind("F.", 0) == 0) ++forward_computes;
     }
-    for (const Node& node : profile.graph.nodes()) counts.forward_nodes += node.id.rfind("F.", 0) == 0;
+    for (const Node& node : profile.graph.nodes()) forward_nodes += node.id.rfind("F.", 0) == 0;
   }
   ensure_gradients(m.graph.parameters());
   torch::optim::SGD optimizer(m.graph.parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
-  std::vector<float> losses;
+  std::vector<double> losses;
   for (int step = 0; step < kSteps; ++step) {
     optimizer.zero_grad();
     torch::Tensor batch = m.make_batch(kBatch, 100 + step);
     torch::manual_seed(500 + step);  // this step's dropout stream
     if (executor) {
       StepReport report = executor->run(schedule, std::move(batch));
-      losses.push_back(report.loss.item<float>());
+      losses.push_back(report.loss.item<double>());
       std::cout << "  " << schedule.solver << " step " << step << ": simulated peak " << schedule.peak_bytes
                 << " B, measured " << report.peak_bytes << " B\n";
     } else {
       torch::Tensor loss = m.graph.forward(batch);
       loss.backward();
-      losses.push_back(loss.item<float>());
+      losses.push_back(loss.item<double>());
     }
     optimizer.step();
   }
-  TrainResult result = snapshot(m.graph, losses);
-  result.forward_computes = counts.forward_computes;
-  result.forward_nodes = counts.forward_nodes;
-  return result;
+  return TrainRun{testing::snapshot(m.graph, std::move(losses)), forward_computes, forward_nodes};
 }
 
-void expect_identical(const TrainResult& expected, const TrainResult& actual, const std::string& what) {
-  ASSERT_EQ(expected.params.size(), actual.params.size());
-  ASSERT_EQ(expected.params.size(), 8u);
-  for (size_t i = 0; i < expected.params.size(); ++i) {
-    EXPECT_TRUE(bitwise_equal(expected.params[i], actual.params[i])) << what << ": parameter " << i;
-    EXPECT_TRUE(bitwise_equal(expected.grads[i], actual.grads[i])) << what << ": gradient " << i;
-  }
-  ASSERT_EQ(expected.buffers.size(), 3u);
-  for (size_t i = 0; i < expected.buffers.size(); ++i) {
-    EXPECT_TRUE(bitwise_equal(expected.buffers[i], actual.buffers[i])) << what << ": buffer " << i;
-  }
+// testing::expect_identical, and the conv net's shape of the state: 2 convs, batch norm and linear
+// (weight and bias each), batch norm's running mean, variance and count of kSteps batches.
+void expect_identical_convnet(const TrainResult& expected, const TrainResult& actual, const std::string& what) {
+  ASSERT_EQ(expected.params.size(), 8u) << what;
+  ASSERT_EQ(expected.buffers.size(), 3u) << what;
+  testing::expect_identical(expected, actual, what);
+  ASSERT_EQ(actual.buffers.size(), 3u) << what;  // a failed size check above returns from expect_identical only
   // 2 steps of batch norm in training mode.
   EXPECT_EQ(actual.buffers[2].item<int64_t>(), kSteps) << what;
-  EXPECT_EQ(expected.losses, actual.losses) << what;
 }
 
 Schedule recompute_all(const Graph& g) {
@@ -275,18 +258,18 @@ Schedule recompute_all(const Graph& g) {
 }
 
 TEST(TorchScriptTraining, StoreAllExecutorMatchesPlainAutograd) {
-  TrainResult plain = train(nullptr);
-  TrainResult store_all = train([](const Graph& g) { return store_all_schedule(g); });
-  expect_identical(plain, store_all, "store-all vs plain autograd");
+  TrainRun plain = train(nullptr);
+  TrainRun store_all = train([](const Graph& g) { return store_all_schedule(g); });
+  expect_identical_convnet(plain, store_all, "store-all vs plain autograd");
 }
 
 TEST(TorchScriptTraining, CheckpointedSchedulesMatchStoreAllBitwise) {
-  TrainResult store_all = train([](const Graph& g) { return store_all_schedule(g); });
+  TrainRun store_all = train([](const Graph& g) { return store_all_schedule(g); });
 
   // Every op (batch norm and dropout included) is recomputed before its backward.
-  TrainResult all = train(recompute_all);
+  TrainRun all = train(recompute_all);
   EXPECT_GT(all.forward_computes, all.forward_nodes);
-  expect_identical(store_all, all, "recompute-all");
+  expect_identical_convnet(store_all, all, "recompute-all");
 
   // The planners' smallest-peak schedules on the profiled graph.
   for (const char* name : {"chain-dp", "dag"}) {
@@ -299,9 +282,9 @@ TEST(TorchScriptTraining, CheckpointedSchedulesMatchStoreAllBitwise) {
         return a.peak_bytes < b.peak_bytes;
       });
     };
-    TrainResult planned = train(plan);
+    TrainRun planned = train(plan);
     EXPECT_GT(planned.forward_computes, planned.forward_nodes) << name << " recomputes nothing";
-    expect_identical(store_all, planned, name);
+    expect_identical_convnet(store_all, planned, name);
   }
 }
 
